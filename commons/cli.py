@@ -1,0 +1,96 @@
+"""The ``commons`` command: one entry point, a subcommand per job."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from commons import __version__
+from commons.home import StackNotFoundError, commons_home, load_stack
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"commons: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="commons")
+@click.option("-v", "--verbose", is_flag=True, help="Log more detail to standard error.")
+def main(verbose: bool) -> None:
+    """Sensor Commons: community-owned air-quality and noise sensing.
+
+    Every command that talks to the local stack finds it through $COMMONS_HOME
+    (default ./.commons).
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# -- stack -------------------------------------------------------------------------------
+
+
+@main.group()
+def stack() -> None:
+    """A local Mosquitto and InfluxDB for development, demos and tests."""
+
+
+@stack.command("up")
+def stack_up() -> None:
+    """Start whichever service is not running and wait until both answer."""
+    from commons.stack import MissingBinaryError, ServiceStartError, Stack
+
+    try:
+        info = Stack(commons_home()).up()
+    except MissingBinaryError as exc:
+        _fail(str(exc), 3)
+    except ServiceStartError as exc:
+        _fail(str(exc), 1)
+    else:
+        click.echo(f"mqtt   mqtt://{info.mqtt.host}:{info.mqtt.port}")
+        click.echo(f"influx {info.influx.url} (database {info.influx.database})")
+        click.echo(f"stack  {info.home / 'stack.json'}")
+
+
+@stack.command("down")
+def stack_down() -> None:
+    """Stop the processes 'stack up' started (data is kept)."""
+    from commons.stack import Stack
+
+    stopped = Stack(commons_home()).down()
+    click.echo("stopped " + (", ".join(stopped) if stopped else "nothing (not running)"))
+
+
+@stack.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def stack_status(as_json: bool) -> None:
+    """Show whether each service runs and answers; exit 1 unless both do."""
+    from commons.stack import Stack
+
+    status = Stack(commons_home()).status()
+    if as_json:
+        click.echo(json.dumps(status, indent=2))
+    else:
+        for name, entry in status.items():
+            state = "up" if entry.get("answers") else ("starting" if entry["running"] else "down")
+            pid = entry.get("pid") or "-"
+            click.echo(f"{name:10} {state:8} pid {pid!s:8} {entry.get('address', '')}")
+    if not all(entry.get("answers") for entry in status.values()):
+        sys.exit(1)
+
+
+def stack_or_fail() -> None:
+    try:
+        load_stack()
+    except StackNotFoundError as exc:
+        _fail(str(exc), 2)
+
+
+__all__ = ["Path", "main"]

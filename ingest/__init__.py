@@ -1,0 +1,1 @@
+"""Storage side: InfluxDB schema and bootstrap, line-protocol writes, node registry, exports."""

@@ -93,4 +93,10 @@ def stack_or_fail() -> None:
         _fail(str(exc), 2)
 
 
+from gateway.cli import gateway as _gateway  # noqa: E402
+from gateway.cli import node as _node  # noqa: E402
+
+main.add_command(_gateway)
+main.add_command(_node)
+
 __all__ = ["Path", "main"]

@@ -1,0 +1,1 @@
+"""The gateway: MQTT subscriber, durable SQLite queue, uplink to InfluxDB."""

@@ -1,0 +1,115 @@
+"""Gateway settings: a TOML file (optional), defaults from the local stack, secrets from env."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from commons.home import StackNotFoundError, commons_home, load_stack
+from commons.settings import ConfigError, Section, load_toml
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    host: str
+    port: int
+    client_id: str
+    username: str | None
+    password: str | None
+    keepalive: int
+
+
+@dataclass(frozen=True)
+class InfluxSettings:
+    url: str
+    database: str
+    username: str | None
+    password: str | None
+    batch_size: int
+    timeout: float
+    # Re-aggregate the hourly data of hours that late points touched (needs read access).
+    recompute_late_hours: bool
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    gateway_id: str
+    queue_path: Path
+    registry_path: Path
+    status_interval: float
+    queue_max_bytes: int | None
+    mqtt: MqttSettings
+    influx: InfluxSettings
+    source: Path | None
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> GatewaySettings:
+        """Read ``path`` (if given); what it leaves out comes from ``$COMMONS_HOME``'s stack."""
+        data = load_toml(path) if path is not None else {}
+        root = Section(data, path, "")
+        home = commons_home()
+        gw = root.section("gateway")
+        mq = root.section("mqtt")
+        ix = root.section("influx")
+
+        def stack_default() -> tuple[str, int, str, str]:
+            try:
+                info = load_stack(home)
+            except StackNotFoundError as exc:
+                raise ConfigError(
+                    path, "mqtt.host", f"not set, and no local stack to default to ({exc})"
+                ) from None
+            return info.mqtt.host, info.mqtt.port, info.influx.url, info.influx.database
+
+        needs_stack = any(
+            key not in section_data
+            for section_data, key in (
+                (data.get("mqtt", {}), "host"),
+                (data.get("mqtt", {}), "port"),
+                (data.get("influx", {}), "url"),
+            )
+        )
+        host, port, url, database = stack_default() if needs_stack else ("", 0, "", "commons")
+
+        gateway_id = gw.get("id", str, _default_gateway_id())
+        data_dir = Path(gw.get("data_dir", str, str(home / "gateway"))).expanduser()
+        registry = Path(gw.get("registry", str, str(home / "registry.sqlite"))).expanduser()
+        status_interval = gw.positive("status_interval", float, 10.0)
+        max_bytes = gw.get("queue_max_bytes", int, 0) or None
+        mqtt = MqttSettings(
+            host=mq.get("host", str, host),
+            port=mq.positive("port", int, port),
+            client_id=mq.get("client_id", str, f"commons-gateway-{gateway_id}"),
+            username=mq.get("username", str, "") or None,
+            password=mq.secret("password", "COMMONS_MQTT_PASSWORD"),
+            keepalive=mq.positive("keepalive", int, 30),
+        )
+        influx = InfluxSettings(
+            url=ix.get("url", str, url),
+            database=ix.get("database", str, database),
+            username=ix.get("username", str, "") or None,
+            password=ix.secret("password", "COMMONS_INFLUX_PASSWORD"),
+            batch_size=ix.positive("batch_size", int, 5000),
+            timeout=ix.positive("timeout", float, 30.0),
+            recompute_late_hours=ix.get("recompute_late_hours", bool, True),
+        )
+        for section in (gw, mq, ix, root):
+            section.check_unknown()
+        if not 0 < mqtt.port < 65536:
+            raise ConfigError(path, "mqtt.port", f"{mqtt.port} is not a TCP port")
+        return cls(
+            gateway_id=gateway_id,
+            queue_path=data_dir / "queue.sqlite",
+            registry_path=registry,
+            status_interval=status_interval,
+            queue_max_bytes=max_bytes,
+            mqtt=mqtt,
+            influx=influx,
+            source=path,
+        )
+
+
+def _default_gateway_id() -> str:
+    name = "".join(c if c.isalnum() else "-" for c in socket.gethostname().lower())
+    return (name.strip("-") or "gateway")[:32]

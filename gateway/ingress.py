@@ -1,0 +1,208 @@
+"""MQTT → durable queue, with manual acknowledgement.
+
+One thread owns the MQTT client. Messages are validated as they arrive and held, not yet
+acknowledged, until a group commit writes them to the queue (every ``FLUSH_MAX`` messages
+or ``FLUSH_AFTER_S``); only then are their PUBACKs sent. A crash before the commit means
+the broker still holds them and redelivers them to the persistent session.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from commons.contract import (
+    SUBSCRIPTION,
+    InvalidMessageError,
+    gateway_status_topic,
+    parse_message,
+)
+from gateway.backoff import Backoff
+from gateway.config import GatewaySettings
+from gateway.queue import Accepted, DurableQueue, QueueFullError, Rejection
+from ingest.registry import AreaLookup
+from ingest.schema import MEASUREMENT, to_line
+
+FLUSH_MAX = 500
+FLUSH_AFTER_S = 0.02
+LOOP_TIMEOUT_S = 0.01
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Pending:
+    generation: int
+    mid: int
+    qos: int
+    item: Accepted | Rejection
+
+
+class Ingress:
+    """Subscribes at QoS 1 with a persistent session and feeds the durable queue."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        queue: DurableQueue,
+        areas: AreaLookup,
+        on_commit: Callable[[], None],
+        status: Callable[[], dict[str, object]],
+    ) -> None:
+        self.settings = settings
+        self.queue = queue
+        self.areas = areas
+        self.on_commit = on_commit
+        self.status = status
+        self.alarm: str | None = None
+        self._pending: list[_Pending] = []
+        self._first_pending = 0.0
+        self._generation = 0
+        self._connected = False
+        self._client = self._make_client()
+
+    def _make_client(self) -> mqtt.Client:
+        cfg = self.settings.mqtt
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=cfg.client_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        if cfg.username:
+            client.username_pw_set(cfg.username, cfg.password)
+        client.will_set(
+            gateway_status_topic(self.settings.gateway_id),
+            json.dumps({"v": 1, "state": "offline"}),
+            qos=1,
+            retain=True,
+        )
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    # -- callbacks (run inside client.loop, on this thread) ---------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, rc: object, props: object
+    ) -> None:
+        if getattr(rc, "is_failure", False):
+            log.error("broker refused the connection: %s", rc)
+            return
+        self._generation += 1
+        self._connected = True
+        client.subscribe(SUBSCRIPTION, qos=1)
+        log.info(
+            "connected to mqtt://%s:%d as %s (session present: %s)",
+            self.settings.mqtt.host,
+            self.settings.mqtt.port,
+            self.settings.mqtt.client_id,
+            getattr(flags, "session_present", "?"),
+        )
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: object, rc: object, props: object
+    ) -> None:
+        self._connected = False
+        log.warning("disconnected from the broker: %s", rc)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        item: Accepted | Rejection
+        try:
+            reading = parse_message(msg.topic, bytes(msg.payload), time.time())
+            item = Accepted(
+                MEASUREMENT[reading.kind],
+                reading.ts,
+                to_line(reading, self.areas.area(reading.node)),
+            )
+        except InvalidMessageError as exc:
+            item = Rejection(msg.topic, bytes(msg.payload), str(exc))
+            log.debug("rejected %s: %s", msg.topic, exc)
+        if not self._pending:
+            self._first_pending = time.monotonic()
+        self._pending.append(_Pending(self._generation, msg.mid, msg.qos, item))
+        if len(self._pending) >= FLUSH_MAX:
+            self.flush()
+
+    # -- queue ------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Commit what is held, then acknowledge it (if its connection is still the same)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        accepted = [p.item for p in pending if isinstance(p.item, Accepted)]
+        rejected = [p.item for p in pending if isinstance(p.item, Rejection)]
+        try:
+            self.queue.commit(accepted, rejected)
+        except QueueFullError as exc:
+            # Nothing was stored and nothing is acknowledged: leave the broker holding the
+            # messages, and stop taking more until the uplink has made room.
+            self.alarm = str(exc)
+            log.error("%s; disconnecting until the queue drains", exc)
+            self._client.disconnect()
+            return
+        self.alarm = None
+        for p in pending:
+            # A message id belongs to one connection: after a reconnect the broker
+            # redelivers what was not acknowledged, and the old id may name a new message.
+            if p.qos > 0 and p.generation == self._generation and self._connected:
+                self._client.ack(p.mid, p.qos)
+        self.on_commit()
+
+    def publish_status(self) -> None:
+        payload = json.dumps(self.status(), separators=(",", ":"))
+        topic = gateway_status_topic(self.settings.gateway_id)
+        self._client.publish(topic, payload, qos=1, retain=True)
+
+    # -- main loop --------------------------------------------------------------------
+
+    def _connect(self, stop: threading.Event) -> None:
+        backoff = Backoff(base=0.5, cap=30.0)
+        cfg = self.settings.mqtt
+        while not stop.is_set():
+            if self.alarm is not None and not self._queue_has_room():
+                stop.wait(1.0)
+                continue
+            try:
+                self._client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive)
+                return
+            except OSError as exc:
+                delay = backoff.next()
+                log.warning("broker mqtt://%s:%d unreachable (%s)", cfg.host, cfg.port, exc)
+                stop.wait(delay)
+
+    def _queue_has_room(self) -> bool:
+        limit = self.queue.max_bytes
+        return limit is None or self.queue.size_bytes() < limit
+
+    def run(self, stop: threading.Event, tick: Callable[[], None]) -> None:
+        """Receive until ``stop`` is set; ``tick`` runs about every loop iteration."""
+        self._connect(stop)
+        try:
+            while not stop.is_set():
+                rc = self._client.loop(timeout=LOOP_TIMEOUT_S)
+                if self._pending and (
+                    time.monotonic() - self._first_pending >= FLUSH_AFTER_S
+                    or rc != MQTTErrorCode.MQTT_ERR_SUCCESS
+                ):
+                    self.flush()
+                tick()
+                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    self._connected = False
+                    self._connect(stop)
+        finally:
+            self.flush()
+            if self._connected:
+                self.publish_status()
+                self._client.loop(timeout=0.1)
+            self._client.disconnect()

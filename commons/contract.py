@@ -223,7 +223,10 @@ def _number(key: str, value: Any) -> float:
     # bool is an int in Python but never a measurement.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidMessageError(key, f"expected a number, got {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise InvalidMessageError(key, "number too large") from None
     if not math.isfinite(number):
         raise InvalidMessageError(key, f"{value!r} is not a finite number")
     return number
@@ -287,7 +290,8 @@ def parse_message(topic: str, payload: bytes, received_at: float) -> Reading:
     obj = decode_payload(payload)
     if "v" not in obj:
         raise InvalidMessageError("v", "missing schema version")
-    if isinstance(obj["v"], bool) or obj["v"] != SCHEMA_VERSION:
+    # Exactly the integer 1: not true, not 1.0.
+    if type(obj["v"]) is not int or obj["v"] != SCHEMA_VERSION:
         raise InvalidMessageError("v", f"unsupported schema version {obj['v']!r}")
     specs = {spec.name: spec for spec in MEASURED[where.kind]}
     text_keys = STATUS_TEXT_FIELDS if where.kind is Kind.STATUS else ()
@@ -299,12 +303,12 @@ def parse_message(topic: str, payload: bytes, received_at: float) -> Reading:
             raise InvalidMessageError(key, "missing")
 
     flags = _flags(obj.get("flags", []))
-    ts_value = obj.get("ts")
-    if ts_value is None:
+    # An unset clock leaves ts out; null is not an integer and is refused like any other.
+    if "ts" not in obj:
         ts = int(received_at)
         flags = (*flags, Flag.CLOCK_GATEWAY.value) if "clock_gateway" not in flags else flags
     else:
-        ts = _integer("ts", ts_value, 0)
+        ts = _integer("ts", obj["ts"], 0)
         if ts < EARLIEST_TS:
             raise InvalidMessageError("ts", f"{ts} is before 2020-01-01: the node clock is wrong")
         if ts > received_at + MAX_CLOCK_LEAD_S:

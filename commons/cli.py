@@ -99,4 +99,10 @@ from gateway.cli import node as _node  # noqa: E402
 main.add_command(_gateway)
 main.add_command(_node)
 
+from ingest.cli import db as _db  # noqa: E402
+from ingest.cli import export as _export  # noqa: E402
+
+main.add_command(_db)
+main.add_command(_export)
+
 __all__ = ["Path", "main"]

@@ -55,15 +55,18 @@ class Flag(StrEnum):
 
     @property
     def bit(self) -> int:
-        return 1 << list(Flag).index(self)
+        return _FLAG_BITS[self]
+
+
+_FLAG_BITS: dict[Flag, int] = {flag: 1 << index for index, flag in enumerate(Flag)}
+_FLAGS_BY_NAME: dict[str, Flag] = {flag.value: flag for flag in Flag}
 
 
 def qa_bitmask(flags: tuple[str, ...]) -> int:
     """The ``qa`` field: one bit per flag, unknown flags folded into ``other``."""
     mask = 0
-    known = {f.value: f for f in Flag}
     for name in flags:
-        mask |= known.get(name, Flag.OTHER).bit
+        mask |= _FLAG_BITS[_FLAGS_BY_NAME.get(name, Flag.OTHER)]
     return mask
 
 

@@ -88,6 +88,7 @@ class Ingress:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     # -- callbacks (run inside client.loop, on this thread) ---------------------------
@@ -109,6 +110,11 @@ class Ingress:
             getattr(flags, "session_present", "?"),
         )
 
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: object, mid: int, codes: object, props: object
+    ) -> None:
+        log.info("subscribed to %s", SUBSCRIPTION)
+
     def _on_disconnect(
         self, client: mqtt.Client, userdata: object, flags: object, rc: object, props: object
     ) -> None:
@@ -127,6 +133,9 @@ class Ingress:
         except InvalidMessageError as exc:
             item = Rejection(msg.topic, bytes(msg.payload), str(exc))
             log.debug("rejected %s: %s", msg.topic, exc)
+        except Exception as exc:  # a message that trips a bug is kept, never fatal
+            log.exception("could not process a message on %s", msg.topic)
+            item = Rejection(msg.topic, bytes(msg.payload), f"internal error: {exc!r}")
         if not self._pending:
             self._first_pending = time.monotonic()
         self._pending.append(_Pending(self._generation, msg.mid, msg.qos, item))

@@ -14,6 +14,7 @@ from gateway.config import GatewaySettings
 from gateway.ingress import Ingress
 from gateway.queue import Accepted, DurableQueue
 from gateway.uplink import Uplink
+from ingest.dbinit import CQ_RESAMPLE_FOR_H, HOUR_S, hour_start, recompute_hours
 from ingest.influx import Credentials, InfluxHTTP
 from ingest.registry import AreaLookup
 from ingest.schema import GATEWAY_MEASUREMENT
@@ -35,20 +36,23 @@ class Gateway:
         credentials = Credentials(cfg.username, cfg.password or "") if cfg.username else None
         self.influx = InfluxHTTP(cfg.url, cfg.database, credentials)
         recompute = None
-        late_window = None
+        late_cutoff = None
         if cfg.recompute_late_hours:
-            from ingest.dbinit import RESAMPLE_WINDOW_S, recompute_hours
 
             def recompute(measurement: str, hours: list[int]) -> None:
                 recompute_hours(self.influx, measurement, hours)
 
-            late_window = RESAMPLE_WINDOW_S
+            def late_cutoff() -> int:
+                # Hours before this are outside the continuous queries' next resampling.
+                now = int(time.time())
+                return hour_start(now) + HOUR_S - CQ_RESAMPLE_FOR_H * HOUR_S
+
         self.uplink = Uplink(
             self._uplink_queue,
             self.influx,
             cfg.batch_size,
             self.wake,
-            late_window_s=late_window,
+            late_cutoff=late_cutoff,
             recompute=recompute,
         )
         self.ingress = Ingress(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 
 from gateway.backoff import Backoff
@@ -33,7 +32,7 @@ class Uplink:
         influx: InfluxHTTP,
         batch_size: int,
         wake: threading.Event,
-        late_window_s: int | None = None,
+        late_cutoff: Callable[[], int] | None = None,
         recompute: Recompute | None = None,
         backoff: Backoff | None = None,
     ) -> None:
@@ -41,7 +40,7 @@ class Uplink:
         self.influx = influx
         self.batch_size = batch_size
         self.wake = wake
-        self.late_window_s = late_window_s
+        self.late_cutoff = late_cutoff
         self.recompute = recompute
         self.backoff = backoff or Backoff(base=0.5, cap=30.0)
         self.last_error: str | None = None
@@ -71,9 +70,7 @@ class Uplink:
         """Write ``points``; return RETRY if they must be tried again, else ACCEPTED."""
         result = self.influx.write([p.line for p in points])
         if result.outcome is Outcome.ACCEPTED:
-            late_before = None
-            if self.late_window_s is not None:
-                late_before = int(time.time()) - self.late_window_s
+            late_before = self.late_cutoff() if self.late_cutoff is not None else None
             self.queue.complete(points, late_before=late_before)
             return Outcome.ACCEPTED
         if result.outcome is Outcome.RETRY:

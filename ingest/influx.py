@@ -155,7 +155,7 @@ class InfluxHTTP:
         with response:
             if response.status_code >= 300:
                 raise InfluxQueryError(q, f"HTTP {response.status_code}: {_error_text(response)}")
-            for line in response.iter_lines():
+            for line in response.iter_lines(chunk_size=65536):
                 if not line:
                     continue
                 chunk = json.loads(line)

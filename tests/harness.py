@@ -1,0 +1,205 @@
+"""Real processes for gateway tests: the gateway itself, MQTT publishers, InfluxDB reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from commons.home import StackInfo
+from commons.procs import ProcessRef, wait_until
+from gateway.queue import DurableQueue
+from ingest.dbinit import init_database
+from ingest.influx import InfluxHTTP
+
+COMMONS = Path(sys.executable).parent / "commons"
+READY_TIMEOUT_S = 30.0
+
+
+class GatewayProcess:
+    """``commons gateway run`` as a child process, with its own queue and database."""
+
+    def __init__(self, stack: StackInfo, workdir: Path, database: str, **overrides: Any) -> None:
+        self.stack = stack
+        self.workdir = workdir
+        self.database = database
+        self.gateway_id = f"gw-{uuid.uuid4().hex[:8]}"
+        self.config = workdir / "gateway.toml"
+        self.log = workdir / "gateway.log"
+        settings: dict[str, dict[str, Any]] = {
+            "gateway": {
+                "id": self.gateway_id,
+                "data_dir": str(workdir / "data"),
+                "registry": str(workdir / "registry.sqlite"),
+                "status_interval": 1.0,
+            },
+            "mqtt": {"host": stack.mqtt.host, "port": stack.mqtt.port},
+            "influx": {"url": stack.influx.url, "database": database, "timeout": 5.0},
+        }
+        for key, value in overrides.items():
+            section, name = key.split("__")
+            settings[section][name] = value
+        self.config.write_text(_toml(settings))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    @property
+    def queue_path(self) -> Path:
+        return self.workdir / "data" / "queue.sqlite"
+
+    def start(self) -> None:
+        self._log_offset = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [str(COMMONS), "gateway", "run", "--config", str(self.config)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "COMMONS_HOME": str(self.stack.home)},
+            )
+        wait_until(
+            lambda: "subscribed to" in self.log_text() or self._exited(),
+            READY_TIMEOUT_S,
+            "the gateway to subscribe",
+        )
+        if self._exited():
+            raise RuntimeError(f"gateway exited at start:\n{self.log_text()}")
+
+    def log_text(self) -> str:
+        if not self.log.exists():
+            return ""
+        with self.log.open("rb") as handle:
+            handle.seek(self._log_offset)
+            return handle.read().decode("utf-8", "replace")
+
+    def _exited(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
+
+    def kill(self) -> None:
+        """SIGKILL: no flush, no goodbye."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def counters(self) -> dict[str, int]:
+        queue = DurableQueue(self.queue_path)
+        try:
+            return queue.counters()
+        finally:
+            queue.close()
+
+
+@contextmanager
+def running_gateway(
+    stack: StackInfo, workdir: Path, database: str, **overrides: Any
+) -> Iterator[GatewayProcess]:
+    gateway = GatewayProcess(stack, workdir, database, **overrides)
+    gateway.start()
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
+
+
+def _toml(settings: dict[str, dict[str, Any]]) -> str:
+    lines = []
+    for section, values in settings.items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            lines.append(f"{key} = {json.dumps(value)}")
+    return "\n".join(lines) + "\n"
+
+
+class Publisher:
+    """A node's MQTT connection: publishes at QoS 1 and waits for every PUBACK."""
+
+    def __init__(self, stack: StackInfo, client_id: str | None = None) -> None:
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id or f"pub-{uuid.uuid4().hex[:8]}"
+        )
+        connected = threading.Event()
+        self.client.on_connect = lambda *args: connected.set()
+        self.client.connect(stack.mqtt.host, stack.mqtt.port)
+        self.client.loop_start()
+        if not connected.wait(10):
+            raise TimeoutError("publisher could not connect")
+        self._infos: list[mqtt.MQTTMessageInfo] = []
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> None:
+        self._infos.append(self.client.publish(topic, payload, qos=qos))
+
+    def publish_json(self, topic: str, payload: dict[str, Any]) -> None:
+        self.publish(topic, json.dumps(payload))
+
+    def flush(self, timeout: float = 60.0) -> None:
+        for info in self._infos:
+            info.wait_for_publish(timeout)
+        self._infos.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def air_payload(seq: int, ts: int, **values: float) -> dict[str, Any]:
+    return {"v": 1, "ts": ts, "seq": seq, "fw": "test-1", "flags": [], **values}
+
+
+def influx_for(stack: StackInfo, database: str) -> InfluxHTTP:
+    influx = InfluxHTTP(stack.influx.url, database)
+    init_database(influx)
+    return influx
+
+
+def count_points(influx: InfluxHTTP, measurement: str, field: str = "qa") -> int:
+    series = influx.series(f'SELECT count("{field}") FROM "{measurement}"')
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def rows(influx: InfluxHTTP, q: str) -> list[dict[str, Any]]:
+    """Rows of a query as dicts (tags included when grouped by them)."""
+    out: list[dict[str, Any]] = []
+    for serie in influx.series(q):
+        tags = serie.get("tags", {})
+        for values in serie["values"]:
+            out.append({**tags, **dict(zip(serie["columns"], values, strict=True))})
+    return out
+
+
+def wait_for_count(
+    influx: InfluxHTTP, measurement: str, expected: int, timeout: float = 60.0
+) -> None:
+    wait_until(
+        lambda: count_points(influx, measurement) >= expected,
+        timeout,
+        f"{expected} points in {measurement} (have {count_points(influx, measurement)})",
+        poll=0.2,
+    )
+
+
+def alive(refs: Iterable[ProcessRef]) -> list[int]:
+    return [ref.pid for ref in refs if ref.alive()]

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from commons import __version__
-from commons.home import StackNotFoundError, commons_home, load_stack
+from commons.home import commons_home
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -86,11 +86,24 @@ def stack_status(as_json: bool) -> None:
         sys.exit(1)
 
 
-def stack_or_fail() -> None:
+@main.command()
+@click.option("--duration", type=click.FloatRange(min=0), help="Stop after S seconds.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=1),
+    default=10.0,
+    show_default=True,
+    help="Seconds between live readings of each node.",
+)
+def demo(duration: float | None, interval: float) -> None:
+    """The whole pipeline on this machine: stack, gateway, nodes with a day of history, export."""
+    from commons.demo import run_demo
+    from commons.stack import MissingBinaryError
+
     try:
-        load_stack()
-    except StackNotFoundError as exc:
-        _fail(str(exc), 2)
+        run_demo(duration, interval)
+    except MissingBinaryError as exc:
+        _fail(str(exc), 3)
 
 
 from gateway.cli import gateway as _gateway  # noqa: E402

@@ -1,0 +1,230 @@
+"""``commons demo``: the whole pipeline on this machine, left in place for a person to look at.
+
+Stack (Mosquitto, InfluxDB) → database bootstrap → node registry in several neighbourhoods
+→ the gateway service → simulated nodes publishing a day of history and then live readings
+→ a planner export. Runs for ``--duration`` seconds or until interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from commons.contract import Kind
+from commons.home import StackInfo, commons_home
+from commons.nodesim import SimNode, SimulatedNode
+from commons.procs import DeadlineExceededError, ProcessRef, wait_until
+from commons.stack import Stack
+from gateway.queue import DurableQueue
+from ingest.dbinit import init_database
+from ingest.export import export_csv
+from ingest.influx import InfluxHTTP
+from ingest.registry import Registry, RegistryError
+
+HISTORY_STEP_S = 300
+STATUS_EVERY_S = 60.0
+
+DEMO_NODES = (
+    SimNode("riverside-air-1", "Riverside", Kind.AIR, traffic=1.0, seed=1),
+    SimNode("riverside-air-2", "Riverside", Kind.AIR, traffic=0.6, seed=2),
+    SimNode("riverside-noise-1", "Riverside", Kind.NOISE, traffic=1.0, seed=3),
+    SimNode("oldtown-air-1", "Old Town", Kind.AIR, traffic=0.8, seed=4),
+    SimNode("oldtown-noise-1", "Old Town", Kind.NOISE, traffic=0.7, seed=5),
+    SimNode("hillcrest-air-1", "Hillcrest", Kind.AIR, traffic=0.2, seed=6),
+)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _register(home: Path) -> None:
+    registry = Registry(home / "registry.sqlite")
+    try:
+        for node in DEMO_NODES:
+            try:
+                registry.add(node.node_id, node.area)
+            except RegistryError:
+                registry.set_area(node.node_id, node.area)
+    finally:
+        registry.close()
+
+
+def _start_gateway(home: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    log = home / "gateway.log"
+    offset = log.stat().st_size if log.exists() else 0
+    commons = Path(sys.executable).parent / "commons"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [str(commons), "gateway", "run"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "COMMONS_HOME": str(home)},
+        )
+
+    def subscribed() -> bool:
+        if proc.poll() is not None:
+            raise click.ClickException(f"the gateway exited; see {log}")
+        with log.open("rb") as handle:
+            handle.seek(offset)
+            return b"subscribed to" in handle.read()
+
+    wait_until(subscribed, 30, "the gateway to subscribe")
+    return proc, log
+
+
+def _counters(home: Path) -> dict[str, int]:
+    queue = DurableQueue(home / "gateway" / "queue.sqlite")
+    try:
+        return queue.counters()
+    finally:
+        queue.close()
+
+
+def _backfill(nodes: list[SimulatedNode], start: int, end: int) -> int:
+    steps = range(start, end, HISTORY_STEP_S)
+    total = len(steps) * len(nodes)
+    with tqdm(total=total, desc="history (24 h)", unit="reading", file=sys.stderr) as bar:
+        for ts in steps:
+            for node in nodes:
+                node.publish_reading(ts, HISTORY_STEP_S)
+            bar.update(len(nodes))
+        for node in nodes:
+            node.flush()
+    return total
+
+
+def _wait_stored(home: Path, baseline: int, expected: int) -> None:
+    with tqdm(total=expected, desc="stored in InfluxDB", unit="reading", file=sys.stderr) as bar:
+
+        def stored() -> bool:
+            counters = _counters(home)
+            # The gateway's own status points count as written too: compare readings only.
+            done = min(expected, counters["received"] - baseline)
+            bar.update(done - bar.n)
+            return done >= expected and counters["queued"] == 0
+
+        wait_until(stored, 300, "the history to be stored", poll=0.25)
+
+
+def _summary(influx: InfluxHTTP, since: datetime) -> list[str]:
+    lines = []
+    start = int(since.timestamp())
+    pm = influx.series(
+        f'SELECT mean("pm2_5"), max("pm2_5"), count("pm2_5") FROM "air" '
+        f'WHERE time >= {start}s GROUP BY "area"'
+    )
+    for serie in pm:
+        _, mean, peak, count = serie["values"][0]
+        lines.append(
+            f"  {serie['tags']['area']:10} PM2.5 mean {mean:5.1f} µg/m³, "
+            f"max {peak:5.1f} ({count} readings)"
+        )
+    noise = influx.series(
+        f'SELECT 10 * log10(mean("e")) FROM (SELECT pow(10, "laeq" / 10) AS "e" '
+        f'FROM "noise" WHERE time >= {start}s) WHERE time >= {start}s GROUP BY "area"'
+    )
+    for serie in noise:
+        lines.append(f"  {serie['tags']['area']:10} LAeq,24h {serie['values'][0][1]:5.1f} dB(A)")
+    return lines
+
+
+def run_demo(duration: float | None, interval: float) -> None:
+    home = commons_home()
+    echo = click.echo
+    echo(f"Sensor Commons demo in {home}")
+    logging.getLogger("ingest.dbinit").setLevel(logging.WARNING)
+    info: StackInfo = Stack(home).up()
+    echo(f"  MQTT broker  mqtt://{info.mqtt.host}:{info.mqtt.port}")
+    echo(f"  InfluxDB     {info.influx.url} (database {info.influx.database})")
+    influx = InfluxHTTP(info.influx.url, info.influx.database)
+    init_database(influx)
+    _register(home)
+    areas = sorted({node.area for node in DEMO_NODES})
+    echo(f"  {len(DEMO_NODES)} nodes in {len(areas)} neighbourhoods: {', '.join(areas)}")
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise _Interrupted
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    proc, gateway_log = _start_gateway(home)
+    gateway = ProcessRef.of(proc.pid)
+    echo(f"  gateway      pid {proc.pid}, log {gateway_log}")
+    nodes = [SimulatedNode(node, info.mqtt.host, info.mqtt.port) for node in DEMO_NODES]
+    started = time.monotonic()
+    now = int(time.time())
+    history_start = now - now % HISTORY_STEP_S - 86400
+    try:
+        baseline = _counters(home)["received"]
+        sent = _backfill(nodes, history_start, now - now % HISTORY_STEP_S)
+        _wait_stored(home, baseline, sent)
+        live_from = time.monotonic()
+        echo(
+            f"Live: each node publishes every {interval:g} s"
+            + (f" for {duration:g} s" if duration else "; Ctrl-C to stop")
+        )
+        next_status = 0.0
+        while duration is None or time.monotonic() - started < duration:
+            ts = int(time.time())
+            for node in nodes:
+                node.publish_reading(ts, int(interval))
+            if time.monotonic() >= next_status:
+                for node in nodes:
+                    node.publish_status(int(time.monotonic() - live_from))
+                next_status = time.monotonic() + STATUS_EVERY_S
+            for node in nodes:
+                node.flush()
+            remaining = interval
+            if duration is not None:
+                remaining = min(interval, duration - (time.monotonic() - started))
+            if remaining > 0:
+                time.sleep(remaining)  # the demo's own pacing, not a synchronisation
+    except (KeyboardInterrupt, _Interrupted):
+        echo("\nStopping.")
+    finally:
+        for node in nodes:
+            node.close()
+        try:
+            wait_until(lambda: _counters(home)["queued"] == 0, 30, "the queue to drain")
+        except DeadlineExceededError as exc:
+            echo(f"  warning: {exc}; the gateway keeps it for its next run")
+        gateway.stop()
+        signal.signal(signal.SIGTERM, previous)
+    _report(home, influx, history_start)
+
+
+def _report(home: Path, influx: InfluxHTTP, history_start: int) -> None:
+    echo = click.echo
+    exports = home / "exports"
+    exports.mkdir(exist_ok=True)
+    since = datetime.fromtimestamp(history_start, UTC)
+    until = datetime.now(UTC) + timedelta(seconds=1)
+    out_path = exports / f"demo-{since:%Y%m%d}.csv"
+    with out_path.open("w", newline="") as out:
+        rows = export_csv(influx, out, since, until, progress=sys.stderr.isatty())
+    counters = _counters(home)
+    echo("")
+    echo("The last 24 hours by neighbourhood:")
+    for line in _summary(influx, since):
+        echo(line)
+    echo("")
+    echo(
+        f"Gateway: {counters['received']} messages received, {counters['written']} points "
+        f"written, {counters['rejected']} rejected, {counters['queued']} queued."
+    )
+    echo(f"Export:  {out_path} ({rows} rows, ODbL 1.0)")
+    echo("")
+    echo("Where to look next:")
+    echo("  commons stack status                         the services, still running")
+    echo("  commons gateway status --dead-letters 10     queue counters, rejected messages")
+    echo("  commons export --start <ISO> --end <ISO> --format csv --out FILE")
+    echo("  commons stack down                           stop the services (data is kept)")

@@ -1,0 +1,53 @@
+"""Every firmware module compiles with mpy-cross, and the compiled files are what runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mprunner import FIRMWARE, MicroPython, compile_firmware, firmware_modules, module_name
+
+DRIVERS = {
+    "drivers",
+    "drivers.bme280",
+    "drivers.errors",
+    "drivers.framesync",
+    "drivers.pms5003",
+    "drivers.runhours",
+    "drivers.sds011",
+    "drivers.trimmed",
+}
+
+
+def test_every_firmware_module_compiles(tmp_path: Path) -> None:
+    results = compile_firmware(tmp_path)
+    modules = firmware_modules()
+    assert len(results) == len(modules)
+    for relative, result in zip(modules, results, strict=True):
+        assert result.returncode == 0, f"{relative}: {result.stderr}"
+        assert (tmp_path / relative.with_suffix(".mpy")).stat().st_size > 0
+    assert {module_name(m) for m in modules} >= DRIVERS
+
+
+def test_mpy_version_matches_the_runtime(mpy_build: Path) -> None:
+    # .mpy header: b"M", format version, then the native architecture (bits 2-7)
+    # and its sub-version: bytecode-only files carry no architecture, so any
+    # port with the same format version (the ESP32's too) loads them.
+    result = MicroPython(mpy_build, "mpy").run("probe", "modules", {"modules": ["drivers"]})
+    for relative in firmware_modules():
+        header = (mpy_build / relative.with_suffix(".mpy")).read_bytes()[:3]
+        assert header[0:1] == b"M"
+        assert header[1] == result["mpy"] & 0xFF, relative
+        assert header[2] >> 2 == 0, f"{relative} contains native code"
+
+
+def test_compiled_modules_are_the_ones_imported(mpy_build: Path) -> None:
+    result = MicroPython(mpy_build, "mpy").run("probe", "modules", {"modules": sorted(DRIVERS)})
+    for name, file in result["files"].items():
+        assert file.endswith(".mpy"), f"{name} loaded from {file}"
+        assert not file.startswith(str(FIRMWARE))
+
+
+def test_sources_are_the_ones_imported_in_source_runs(mp_source: MicroPython) -> None:
+    result = mp_source.run("probe", "modules", {"modules": sorted(DRIVERS)})
+    for name, file in result["files"].items():
+        assert file.endswith(".py"), f"{name} loaded from {file}"

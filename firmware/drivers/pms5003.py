@@ -236,6 +236,10 @@ class PMS5003:
     accumulates fan/laser time between wake and a confirmed sleep; ``sync``
     counts frames, garbage and bad frames, ``stray`` valid frames that were
     not the one awaited.
+
+    A unit fresh from power-up streams in active mode through the first
+    warm-up (30 frames, 960 bytes): give the UART ``rxbuf=1024`` or the
+    overflow is cut frames, which the synchroniser skips and counts.
     """
 
     def __init__(

@@ -8,6 +8,7 @@ what was wrong with it; nothing here ever alters a value silently.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -262,6 +263,24 @@ def _flags(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
+_SPECS: dict[Kind, dict[str, FieldSpec]] = {
+    kind: {spec.name: spec for spec in specs} for kind, specs in MEASURED.items()
+}
+_ALLOWED_KEYS: dict[Kind, frozenset[str]] = {
+    kind: frozenset(COMMON_KEYS)
+    | frozenset(_SPECS[kind])
+    | frozenset(STATUS_TEXT_FIELDS if kind is Kind.STATUS else ())
+    for kind in Kind
+}
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_topic(topic: str) -> Topic:
+    """:meth:`Topic.parse`, remembered: a gateway sees the same few topics over and over."""
+    return Topic.parse(topic)
+
+
 def decode_payload(payload: bytes) -> dict[str, Any]:
     """Bytes → JSON object, with the size limit and strict number parsing."""
     if len(payload) > MAX_PAYLOAD_BYTES:
@@ -273,7 +292,7 @@ def decode_payload(payload: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise InvalidMessageError("payload", f"not UTF-8 ({exc.reason} at {exc.start})") from None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
+        obj = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise InvalidMessageError("payload", f"not JSON ({exc.msg} at {exc.pos})") from None
     except RecursionError:
@@ -289,19 +308,19 @@ def parse_message(topic: str, payload: bytes, received_at: float) -> Reading:
     ``received_at`` (UTC seconds) stamps a reading whose node clock is not set, adding the
     ``clock_gateway`` flag; it also bounds how far ahead a node's clock may run.
     """
-    where = Topic.parse(topic)
+    where = _parse_topic(topic)
+    kind = where.kind
     obj = decode_payload(payload)
     if "v" not in obj:
         raise InvalidMessageError("v", "missing schema version")
     # Exactly the integer 1: not true, not 1.0.
     if type(obj["v"]) is not int or obj["v"] != SCHEMA_VERSION:
         raise InvalidMessageError("v", f"unsupported schema version {obj['v']!r}")
-    specs = {spec.name: spec for spec in MEASURED[where.kind]}
-    text_keys = STATUS_TEXT_FIELDS if where.kind is Kind.STATUS else ()
-    for key in obj:
-        if key not in COMMON_KEYS and key not in specs and key not in text_keys:
-            raise InvalidMessageError(key, f"unknown field for {where.kind.value}")
-    for key in REQUIRED[where.kind]:
+    allowed = _ALLOWED_KEYS[kind]
+    if not allowed.issuperset(obj):
+        key = next(key for key in obj if key not in allowed)
+        raise InvalidMessageError(key, f"unknown field for {kind.value}")
+    for key in REQUIRED[kind]:
         if key not in obj:
             raise InvalidMessageError(key, "missing")
 
@@ -323,18 +342,20 @@ def parse_message(topic: str, payload: bytes, received_at: float) -> Reading:
 
     values: dict[str, float] = {}
     out_of_range = False
-    for key, spec in specs.items():
+    for key, spec in _SPECS[kind].items():
         if key in obj:
             number = _number(key, obj[key])
             values[key] = number
-            out_of_range |= not spec.low <= number <= spec.high
-    if where.kind is Kind.NOISE and values["period"] <= 0:
+            if not spec.low <= number <= spec.high:
+                out_of_range = True
+    if kind is Kind.NOISE and values["period"] <= 0:
         raise InvalidMessageError("period", f"{values['period']} is not a positive duration")
 
     text: dict[str, str] = {}
-    for key in text_keys:
-        if key in obj:
-            text[key] = _text(key, obj[key])
+    if kind is Kind.STATUS:
+        for key in STATUS_TEXT_FIELDS:
+            if key in obj:
+                text[key] = _text(key, obj[key])
     if "state" in text and text["state"] not in NODE_STATES:
         raise InvalidMessageError("state", f"{text['state']!r} is not one of {NODE_STATES}")
 
@@ -342,7 +363,7 @@ def parse_message(topic: str, payload: bytes, received_at: float) -> Reading:
         flags = (*flags, Flag.OUT_OF_RANGE.value)
     return Reading(
         node=where.node,
-        kind=where.kind,
+        kind=kind,
         ts=ts,
         seq=seq,
         fw=fw,

@@ -1,9 +1,10 @@
 """MQTT → durable queue, with manual acknowledgement.
 
-One thread owns the MQTT client. Messages are validated as they arrive and held, not yet
-acknowledged, until a group commit writes them to the queue (every ``FLUSH_MAX`` messages
-or ``FLUSH_AFTER_S``); only then are their PUBACKs sent. A crash before the commit means
-the broker still holds them and redelivers them to the persistent session.
+One thread owns the MQTT client. Messages are held as they arrive, not yet acknowledged,
+until a group commit writes them to the queue (every ``FLUSH_MAX`` messages or
+``FLUSH_AFTER_S``); only then are their PUBACKs sent. A crash before the commit means the
+broker still holds them and redelivers them to the persistent session. Validation happens
+downstream, in the uplink, so taking in a message costs only its share of one commit.
 """
 
 from __future__ import annotations
@@ -18,19 +19,12 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from commons.contract import (
-    SUBSCRIPTION,
-    InvalidMessageError,
-    gateway_status_topic,
-    parse_message,
-)
+from commons.contract import SUBSCRIPTION, gateway_status_topic
 from gateway.backoff import Backoff
 from gateway.config import GatewaySettings
-from gateway.queue import Accepted, DurableQueue, QueueFullError, Rejection
-from ingest.registry import AreaLookup
-from ingest.schema import MEASUREMENT, to_line
+from gateway.queue import DurableQueue, Message, QueueFullError
 
-FLUSH_MAX = 500
+FLUSH_MAX = 1000
 FLUSH_AFTER_S = 0.02
 LOOP_TIMEOUT_S = 0.01
 
@@ -42,7 +36,7 @@ class _Pending:
     generation: int
     mid: int
     qos: int
-    item: Accepted | Rejection
+    message: Message
 
 
 class Ingress:
@@ -52,13 +46,11 @@ class Ingress:
         self,
         settings: GatewaySettings,
         queue: DurableQueue,
-        areas: AreaLookup,
         on_commit: Callable[[], None],
         status: Callable[[], dict[str, object]],
     ) -> None:
         self.settings = settings
         self.queue = queue
-        self.areas = areas
         self.on_commit = on_commit
         self.status = status
         self.alarm: str | None = None
@@ -66,6 +58,7 @@ class Ingress:
         self._first_pending = 0.0
         self._generation = 0
         self._connected = False
+        self._status_topic = gateway_status_topic(settings.gateway_id)
         self._client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -122,23 +115,10 @@ class Ingress:
         log.warning("disconnected from the broker: %s", rc)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        item: Accepted | Rejection
-        try:
-            reading = parse_message(msg.topic, bytes(msg.payload), time.time())
-            item = Accepted(
-                MEASUREMENT[reading.kind],
-                reading.ts,
-                to_line(reading, self.areas.area(reading.node)),
-            )
-        except InvalidMessageError as exc:
-            item = Rejection(msg.topic, bytes(msg.payload), str(exc))
-            log.debug("rejected %s: %s", msg.topic, exc)
-        except Exception as exc:  # a message that trips a bug is kept, never fatal
-            log.exception("could not process a message on %s", msg.topic)
-            item = Rejection(msg.topic, bytes(msg.payload), f"internal error: {exc!r}")
         if not self._pending:
             self._first_pending = time.monotonic()
-        self._pending.append(_Pending(self._generation, msg.mid, msg.qos, item))
+        message = Message(msg.topic, bytes(msg.payload), time.time())
+        self._pending.append(_Pending(self._generation, msg.mid, msg.qos, message))
         if len(self._pending) >= FLUSH_MAX:
             self.flush()
 
@@ -149,16 +129,15 @@ class Ingress:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        accepted = [p.item for p in pending if isinstance(p.item, Accepted)]
-        rejected = [p.item for p in pending if isinstance(p.item, Rejection)]
         try:
-            self.queue.commit(accepted, rejected)
+            self.queue.commit([p.message for p in pending])
         except QueueFullError as exc:
             # Nothing was stored and nothing is acknowledged: leave the broker holding the
             # messages, and stop taking more until the uplink has made room.
             self.alarm = str(exc)
-            log.error("%s; disconnecting until the queue drains", exc)
+            log.error("%s; disconnecting until the queue has room", exc)
             self._client.disconnect()
+            self._connected = False
             return
         self.alarm = None
         for p in pending:
@@ -169,9 +148,17 @@ class Ingress:
         self.on_commit()
 
     def publish_status(self) -> None:
-        payload = json.dumps(self.status(), separators=(",", ":"))
-        topic = gateway_status_topic(self.settings.gateway_id)
-        self._client.publish(topic, payload, qos=1, retain=True)
+        """Publish the gateway's status (retained) and queue it for InfluxDB."""
+        payload = json.dumps(self.status(), separators=(",", ":")).encode()
+        try:
+            self.queue.commit(
+                [Message(self._status_topic, payload, time.time())], from_broker=False
+            )
+            self.on_commit()
+        except QueueFullError as exc:
+            self.alarm = str(exc)
+        if self._connected:
+            self._client.publish(self._status_topic, payload, qos=1, retain=True)
 
     # -- main loop --------------------------------------------------------------------
 
@@ -179,7 +166,7 @@ class Ingress:
         backoff = Backoff(base=0.5, cap=30.0)
         cfg = self.settings.mqtt
         while not stop.is_set():
-            if self.alarm is not None and not self._queue_has_room():
+            if self.alarm is not None and self.queue.refusal() is not None:
                 stop.wait(1.0)
                 continue
             try:
@@ -189,10 +176,6 @@ class Ingress:
                 delay = backoff.next()
                 log.warning("broker mqtt://%s:%d unreachable (%s)", cfg.host, cfg.port, exc)
                 stop.wait(delay)
-
-    def _queue_has_room(self) -> bool:
-        limit = self.queue.max_bytes
-        return limit is None or self.queue.size_bytes() < limit
 
     def run(self, stop: threading.Event, tick: Callable[[], None]) -> None:
         """Receive until ``stop`` is set; ``tick`` runs about every loop iteration."""

@@ -1,40 +1,46 @@
 """The gateway's durable queue: SQLite in WAL mode with full fsync.
 
-Rows are line-protocol points waiting for InfluxDB. A message from the broker is
-acknowledged only after :meth:`DurableQueue.commit` returned, and a row is deleted only
-after InfluxDB answered 2xx, so a reading is never in no one's hands. Rejected input goes
-to ``dead_letter`` with its reason. Counters live in the same transactions as the rows
-they count, so they survive ``kill -9`` and stay exact.
+The ingress stores each MQTT message as it came (topic, payload, receive time) in
+``inbox`` and acknowledges it to the broker only after :meth:`DurableQueue.commit`
+returned. The uplink turns inbox messages into points and removes them only after InfluxDB
+answered 2xx, or moves them to ``dead_letter`` with the reason they cannot be stored. A
+reading is therefore never in no one's hands. Counters live in the same transactions as
+the rows they count, so they survive ``kill -9`` and stay exact.
+
+Each process or thread opens its own :class:`DurableQueue` on the same file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sqlite3
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS points (
+CREATE TABLE IF NOT EXISTS inbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     received REAL NOT NULL,
-    measurement TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    line TEXT NOT NULL
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dead_letter (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     received REAL NOT NULL,
     stage TEXT NOT NULL,
-    topic TEXT,
-    payload BLOB,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
     reason TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS state (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS late_hours (
     measurement TEXT NOT NULL,
@@ -44,44 +50,45 @@ CREATE TABLE IF NOT EXISTS late_hours (
 """
 
 COUNTERS = (
-    "received",  # messages taken from the broker (valid or not)
-    "enqueued",  # points put in the queue (readings and the gateway's own status)
-    "written",  # points InfluxDB accepted
-    "rejected",  # messages or points moved to the dead-letter table
+    "received",  # messages taken from the broker
+    "written",  # points InfluxDB accepted (readings and the gateway's own status)
+    "rejected",  # messages moved to the dead-letter table
     "rejected_invalid",  # ... because they broke the message contract
     "rejected_write",  # ... because InfluxDB refused the data itself
-    "retried",  # write attempts that failed and were retried
-    "queued",  # points waiting now
+    "retried",  # write attempts that failed and were tried again
+    "queued",  # messages waiting now
 )
 
 STAGE_INVALID = "invalid"
 STAGE_WRITE = "write"
 
-
-@dataclass(frozen=True)
-class QueuedPoint:
-    id: int
-    measurement: str
-    ts: int
-    line: str
+# Below this much free disk the queue takes no new messages, so it can never be the thing
+# that fills the disk and corrupts what it already holds.
+DEFAULT_MIN_FREE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
-class Rejection:
-    """A message that broke the contract, kept with its reason."""
+class Message:
+    """An MQTT message as it was received."""
 
     topic: str
     payload: bytes
-    reason: str
+    received: float
 
 
 @dataclass(frozen=True)
-class Accepted:
-    """A valid message, as the line-protocol point to write."""
+class QueuedMessage:
+    id: int
+    received: float
+    topic: str
+    payload: bytes
 
-    measurement: str
-    ts: int
-    line: str
+
+@dataclass(frozen=True)
+class Rejected:
+    message: QueuedMessage
+    stage: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -89,29 +96,34 @@ class DeadLetter:
     id: int
     received: float
     stage: str
-    topic: str | None
-    payload: bytes | None
+    topic: str
+    payload: bytes
     reason: str
 
 
 class QueueFullError(Exception):
-    """The queue's disk budget is spent: no new work is taken (and nothing is acknowledged)."""
+    """The queue may not grow: no new work is taken (and nothing is acknowledged)."""
 
-    def __init__(self, path: Path, size: int, limit: int) -> None:
-        super().__init__(f"queue {path} holds {size} bytes, limit {limit}: refusing new points")
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"queue {path}: {reason}; refusing new messages")
         self.path = path
-        self.size = size
-        self.limit = limit
+        self.reason = reason
 
 
 class DurableQueue:
-    """One connection to the queue database. Use one instance per thread."""
+    """One connection to the queue database."""
 
-    def __init__(self, path: Path, max_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        max_bytes: int | None = None,
+        min_free_bytes: int = DEFAULT_MIN_FREE_BYTES,
+    ) -> None:
         self.path = path
         self.max_bytes = max_bytes
+        self.min_free_bytes = min_free_bytes
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Each instance is used by one thread at a time, though maybe not the one creating it.
+        # One instance is used by one thread at a time, though maybe not the one creating it.
         self._db = sqlite3.connect(
             path, isolation_level=None, timeout=60.0, check_same_thread=False
         )
@@ -129,8 +141,15 @@ class DurableQueue:
     def close(self) -> None:
         self._db.close()
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def _add(self, deltas: dict[str, int]) -> None:
         self._db.executemany(
@@ -146,81 +165,101 @@ class DurableQueue:
                 total += Path(f"{self.path}{suffix}").stat().st_size
         return total
 
-    # -- producer side ----------------------------------------------------------------
-
-    def commit(
-        self,
-        accepted: Sequence[Accepted],
-        rejected: Sequence[Rejection] = (),
-        received: int | None = None,
-    ) -> None:
-        """Store a group of messages in one transaction; only then may they be acknowledged.
-
-        Raises :class:`QueueFullError` (storing nothing) when the disk budget is spent.
-        """
-        if self.max_bytes is not None and accepted:
+    def refusal(self) -> str | None:
+        """Why the queue must not take more right now, or None when it may."""
+        if self.max_bytes is not None:
             size = self.size_bytes()
             if size >= self.max_bytes:
-                raise QueueFullError(self.path, size, self.max_bytes)
-        now = time.time()
+                return f"holds {size} bytes, limit {self.max_bytes}"
+        free = shutil.disk_usage(self.path.parent).free
+        if free < self.min_free_bytes:
+            return f"{free} bytes free on disk, less than {self.min_free_bytes}"
+        return None
+
+    # -- ingress ----------------------------------------------------------------------
+
+    def commit(self, messages: Sequence[Message], from_broker: bool = True) -> None:
+        """Store messages in one transaction; only then may they be acknowledged.
+
+        ``from_broker`` false: the gateway's own messages, not counted as ``received``.
+
+        Raises :class:`QueueFullError`, storing nothing, when the queue may not grow.
+        """
+        if not messages:
+            return
+        refusal = self.refusal()
+        if refusal is not None:
+            raise QueueFullError(self.path, refusal)
         with self._transaction():
             self._db.executemany(
-                "INSERT INTO points (received, measurement, ts, line) VALUES (?, ?, ?, ?)",
-                [(now, a.measurement, a.ts, a.line) for a in accepted],
+                "INSERT INTO inbox (received, topic, payload) VALUES (?, ?, ?)",
+                [(m.received, m.topic, m.payload) for m in messages],
             )
+            self._add({"received": len(messages) if from_broker else 0, "queued": len(messages)})
+
+    # -- uplink -----------------------------------------------------------------------
+
+    def peek(self, limit: int) -> list[QueuedMessage]:
+        """The oldest ``limit`` messages, in arrival order, without removing them."""
+        rows = self._db.execute(
+            "SELECT id, received, topic, payload FROM inbox ORDER BY id LIMIT ?", (limit,)
+        ).fetchall()
+        return [QueuedMessage(*row) for row in rows]
+
+    def settle(
+        self,
+        written: Sequence[QueuedMessage] = (),
+        rejected: Sequence[Rejected] = (),
+        late_hours: Iterable[tuple[str, int]] = (),
+    ) -> None:
+        """Remove messages that are done: written to InfluxDB, or dead-lettered with a reason.
+
+        ``late_hours``: (measurement, hour start) that the written points touched outside
+        the continuous queries' window, kept until their aggregates are recomputed.
+        """
+        done = [(m.id,) for m in written] + [(r.message.id,) for r in rejected]
+        with self._transaction():
+            self._db.executemany("DELETE FROM inbox WHERE id = ?", done)
             self._db.executemany(
                 "INSERT INTO dead_letter (received, stage, topic, payload, reason) "
                 "VALUES (?, ?, ?, ?, ?)",
-                [(now, STAGE_INVALID, r.topic, r.payload, r.reason) for r in rejected],
+                [
+                    (r.message.received, r.stage, r.message.topic, r.message.payload, r.reason)
+                    for r in rejected
+                ],
             )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO late_hours (measurement, hour) VALUES (?, ?)", late_hours
+            )
+            invalid = sum(1 for r in rejected if r.stage == STAGE_INVALID)
             self._add(
                 {
-                    "received": len(accepted) + len(rejected) if received is None else received,
-                    "enqueued": len(accepted),
-                    "queued": len(accepted),
+                    "written": len(written),
                     "rejected": len(rejected),
-                    "rejected_invalid": len(rejected),
+                    "rejected_invalid": invalid,
+                    "rejected_write": len(rejected) - invalid,
+                    "queued": -len(done),
                 }
             )
 
-    # -- consumer side ----------------------------------------------------------------
-
-    def peek(self, limit: int) -> list[QueuedPoint]:
-        """The oldest ``limit`` points, in arrival order, without removing them."""
-        rows = self._db.execute(
-            "SELECT id, measurement, ts, line FROM points ORDER BY id LIMIT ?", (limit,)
-        ).fetchall()
-        return [QueuedPoint(*row) for row in rows]
-
-    def complete(self, points: Sequence[QueuedPoint], late_before: int | None = None) -> None:
-        """InfluxDB accepted these points: delete them; remember late hours to re-aggregate.
-
-        ``late_before``: points older than this (UTC seconds) fall outside the continuous
-        queries' resampling window, so their hours are recorded for recomputation.
-        """
-        with self._transaction():
-            self._db.executemany("DELETE FROM points WHERE id = ?", [(p.id,) for p in points])
-            if late_before is not None:
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO late_hours (measurement, hour) VALUES (?, ?)",
-                    {(p.measurement, p.ts - p.ts % 3600) for p in points if p.ts < late_before},
-                )
-            self._add({"written": len(points), "queued": -len(points)})
-
-    def reject(self, point: QueuedPoint, reason: str) -> None:
-        """InfluxDB refused this point as bad data: move it to the dead-letter table."""
-        with self._transaction():
-            self._db.execute("DELETE FROM points WHERE id = ?", (point.id,))
-            self._db.execute(
-                "INSERT INTO dead_letter (received, stage, topic, payload, reason) "
-                "VALUES (?, ?, NULL, ?, ?)",
-                (time.time(), STAGE_WRITE, point.line.encode("utf-8"), reason),
-            )
-            self._add({"rejected": 1, "rejected_write": 1, "queued": -1})
-
-    def count_retry(self) -> None:
+    def count_retry(self, error: str) -> None:
         with self._transaction():
             self._add({"retried": 1})
+            self._set_state("uplink_error", error)
+
+    def clear_error(self) -> None:
+        self._set_state("uplink_error", "")
+
+    def _set_state(self, name: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO state (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+    def state(self, name: str) -> str:
+        row = self._db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+        return "" if row is None else str(row[0])
 
     def late_hours(self, limit: int = 1000) -> dict[str, list[int]]:
         rows = self._db.execute(
@@ -245,7 +284,7 @@ class DurableQueue:
         return dict(self._db.execute("SELECT name, value FROM counters").fetchall())
 
     def oldest_received(self) -> float | None:
-        row = self._db.execute("SELECT received FROM points ORDER BY id LIMIT 1").fetchone()
+        row = self._db.execute("SELECT received FROM inbox ORDER BY id LIMIT 1").fetchone()
         return None if row is None else float(row[0])
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
@@ -255,16 +294,3 @@ class DurableQueue:
             (limit,),
         ).fetchall()
         return [DeadLetter(*row) for row in rows]
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on error)."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

@@ -12,28 +12,15 @@ import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Protocol
 
 import pytest
+from harness import CLI_TIMEOUT_S, RunCommons
 
 from commons.home import StackInfo
 from commons.stack import Stack
 
 # The console script installed next to the interpreter running the tests.
 COMMONS_SCRIPT = Path(sys.executable).parent / "commons"
-CLI_TIMEOUT_S = 120.0
-
-
-class RunCommons(Protocol):
-    """Run ``commons *args`` as a subprocess; see :func:`run_commons`."""
-
-    def __call__(
-        self,
-        *args: str,
-        home: Path | None = None,
-        env: Mapping[str, str] | None = None,
-        timeout: float = CLI_TIMEOUT_S,
-    ) -> subprocess.CompletedProcess[str]: ...
 
 
 @pytest.fixture(scope="session")

@@ -9,22 +9,35 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from commons.home import StackInfo
-from commons.procs import ProcessRef, wait_until
+from commons.procs import wait_until
 from gateway.queue import DurableQueue
 from ingest.dbinit import init_database
 from ingest.influx import InfluxHTTP
 
 COMMONS = Path(sys.executable).parent / "commons"
 READY_TIMEOUT_S = 30.0
+CLI_TIMEOUT_S = 120.0
+
+
+class RunCommons(Protocol):
+    """Run ``commons *args`` as a subprocess; see :func:`run_commons`."""
+
+    def __call__(
+        self,
+        *args: str,
+        home: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = CLI_TIMEOUT_S,
+    ) -> subprocess.CompletedProcess[str]: ...
 
 
 class GatewayProcess:
@@ -200,6 +213,3 @@ def wait_for_count(
         poll=0.2,
     )
 
-
-def alive(refs: Iterable[ProcessRef]) -> list[int]:
-    return [ref.pid for ref in refs if ref.alive()]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RunCommons
+from harness import RunCommons
 
 from commons import __version__
 from commons.contract import Kind, Reading

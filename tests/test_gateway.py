@@ -201,7 +201,7 @@ def test_influxdb_outage_is_ridden_out_and_the_backlog_drains(
             publisher.close()
             wait_until(
                 lambda: (
-                    gateway.counters()["enqueued"] >= total and gateway.counters()["retried"] >= 2
+                    gateway.counters()["received"] >= total and gateway.counters()["retried"] >= 2
                 ),
                 60,
                 "the gateway to queue everything and retry",

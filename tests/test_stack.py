@@ -17,7 +17,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 import requests
-from conftest import RunCommons
+from harness import RunCommons
 from paho.mqtt.enums import CallbackAPIVersion
 
 from commons.contract import Kind, topic_for

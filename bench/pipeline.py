@@ -1,0 +1,166 @@
+"""Benchmark: readings through broker → gateway → InfluxDB, against a bare subscriber.
+
+Both consumers drain the same number of readings that the broker holds for their
+persistent sessions, so the publisher's speed does not enter the figures:
+
+1. baseline: a bare paho subscriber that only parses the JSON (the ceiling for a Python
+   MQTT consumer), from connect to the last message;
+2. pipeline: ``commons gateway run`` — validation, line protocol, durable SQLite queue with
+   manual acknowledgement, batched writes — from process start until InfluxDB holds every
+   reading.
+
+Prints both rates and their ratio; the target is a ratio of at least 0.5.
+
+    python bench/pipeline.py [--count 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from tqdm import tqdm
+
+from commons.procs import wait_until
+from commons.stack import Stack
+from ingest.dbinit import init_database
+from ingest.influx import InfluxHTTP
+
+HERE = Path(__file__).resolve().parent
+COMMONS = Path(sys.executable).parent / "commons"
+NODES = 20
+
+
+def publish(host: str, port: int, count: int) -> None:
+    """``count`` air readings from ``NODES`` nodes, QoS 1, each acknowledged by the broker."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex}")
+    client.max_inflight_messages_set(500)
+    client.connect(host, port)
+    client.loop_start()
+    t0 = int(time.time()) - count // NODES - 60
+    infos: list[mqtt.MQTTMessageInfo] = []
+    bar = tqdm(total=count, desc="published", unit="msg", file=sys.stderr)
+    for i in range(count):
+        node = f"bench-{i % NODES:03d}"
+        payload = {
+            "v": 1,
+            "ts": t0 + i // NODES,
+            "seq": i // NODES,
+            "fw": "bench",
+            "flags": [],
+            "pm1": 4.2,
+            "pm2_5": 7.5 + i % 13,
+            "pm10": 12.1,
+            "temp": 11.3,
+            "rh": 64.0,
+            "pres": 1012.4,
+        }
+        infos.append(client.publish(f"commons/v1/{node}/air", json.dumps(payload), qos=1))
+        if len(infos) >= 5000:
+            for info in infos:
+                info.wait_for_publish(120)
+            bar.update(len(infos))
+            infos.clear()
+    for info in infos:
+        info.wait_for_publish(120)
+    bar.update(len(infos))
+    bar.close()
+    client.disconnect()
+    client.loop_stop()
+
+
+def bare_subscriber(host: str, port: int, count: int) -> float:
+    client_id = f"bench-bare-{uuid.uuid4().hex[:8]}"
+    script = [sys.executable, str(HERE / "bare_subscriber.py"), host, str(port), client_id]
+    subprocess.run([*script, str(count), "--prepare"], check=True, timeout=60)
+    publish(host, port, count)
+    done = subprocess.run(
+        [*script, str(count)], check=True, timeout=600, capture_output=True, text=True
+    )
+    result = json.loads(done.stdout)
+    assert result["received"] == count, result
+    return float(result["seconds"])
+
+
+def count_air(influx: InfluxHTTP) -> int:
+    series = influx.series('SELECT count("qa") FROM "air"')
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def gateway_pipeline(home: Path, host: str, port: int, url: str, count: int) -> float:
+    database = f"bench_{uuid.uuid4().hex[:8]}"
+    influx = InfluxHTTP(url, database)
+    init_database(influx)
+    config = home / "bench-gateway.toml"
+    config.write_text(
+        f'[gateway]\nid = "bench"\ndata_dir = "{home / "bench-gateway"}"\n'
+        f'registry = "{home / "registry.sqlite"}"\n'
+        f'[mqtt]\nhost = "{host}"\nport = {port}\nclient_id = "bench-{database}"\n'
+        f'[influx]\nurl = "{url}"\ndatabase = "{database}"\n'
+    )
+    log = (home / "bench-gateway.log").open("ab")
+    argv = [str(COMMONS), "gateway", "run", "--config", str(config)]
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+
+    # First run: create the gateway's persistent session, then stop.
+    first = start()
+    wait_until(lambda: b"subscribed to" in (home / "bench-gateway.log").read_bytes(), 30, "sub")
+    first.terminate()
+    first.wait(30)
+    publish(host, port, count)
+    started = time.perf_counter()
+    gateway = start()
+    try:
+        with tqdm(total=count, desc="in InfluxDB", unit="pt", file=sys.stderr) as bar:
+
+            def stored() -> bool:
+                n = count_air(influx)
+                bar.update(n - bar.n)
+                return n >= count
+
+            wait_until(stored, 900, "every reading in InfluxDB", poll=0.1)
+        elapsed = time.perf_counter() - started
+    finally:
+        gateway.terminate()
+        gateway.wait(30)
+        log.close()
+    assert count_air(influx) == count
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="commons-bench-") as tmp:
+        home = Path(tmp)
+        stack = Stack(home)
+        info = stack.up()
+        try:
+            bare_s = bare_subscriber(info.mqtt.host, info.mqtt.port, args.count)
+            pipe_s = gateway_pipeline(
+                home, info.mqtt.host, info.mqtt.port, info.influx.url, args.count
+            )
+        finally:
+            stack.down()
+    bare_rate = args.count / bare_s
+    pipe_rate = args.count / pipe_s
+    ratio = pipe_rate / bare_rate
+    print(f"readings:                   {args.count}")
+    print(f"bare subscriber (baseline): {bare_rate:10.0f} msg/s  ({bare_s:.2f} s)")
+    print(f"gateway → InfluxDB:         {pipe_rate:10.0f} msg/s  ({pipe_s:.2f} s, all stored)")
+    print(f"ratio:                      {ratio:10.2f}  (target ≥ 0.50)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,8 @@
 # Front door: `make demo` runs the whole pipeline here, `make test` runs every test.
 VENV := .venv
 BIN := $(VENV)/bin
+# Seconds the demo runs; 0 runs it until interrupted.
+DURATION ?= 120
 
 .PHONY: setup demo test lint bench clean
 
@@ -8,7 +10,7 @@ setup:
 	@scripts/setup.sh
 
 demo: setup
-	$(BIN)/commons demo $(if $(DURATION),--duration $(DURATION),)
+	$(BIN)/commons demo $(if $(filter 0,$(DURATION)),,--duration $(DURATION))
 
 test: setup
 	$(BIN)/pytest

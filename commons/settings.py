@@ -76,9 +76,10 @@ class Section:
 
     def secret(self, name: str, env: str) -> str | None:
         """A secret: from environment variable ``env``, else ``<name>_file``, else ``<name>``."""
+        file_value = self.get(f"{name}_file", str, "")
+        inline = self.get(name, str, "")
         if env in os.environ:
             return os.environ[env]
-        file_value = self.get(f"{name}_file", str, "")
         if file_value:
             try:
                 return Path(file_value).expanduser().read_text().strip()
@@ -86,8 +87,18 @@ class Section:
                 raise ConfigError(
                     self._path, self.key(f"{name}_file"), f"cannot read {file_value}: {exc}"
                 ) from None
-        value = self.get(name, str, "")
-        return value or None
+        return inline or None
+
+    def check_keys(self, known: dict[str, set[str]]) -> None:
+        """Before reading anything: every table and key must be one of ``known``."""
+        for table, value in self._data.items():
+            if table not in known:
+                raise ConfigError(self._path, self.key(table), "unknown table")
+            if not isinstance(value, dict):
+                raise ConfigError(self._path, self.key(table), "expected a table")
+            for name in value:
+                if name not in known[table]:
+                    raise ConfigError(self._path, f"{self.key(table)}.{name}", "unknown key")
 
     def check_unknown(self) -> None:
         for name in self._data:

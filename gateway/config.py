@@ -9,6 +9,21 @@ from pathlib import Path
 from commons.home import StackNotFoundError, commons_home, load_stack
 from commons.settings import ConfigError, Section, load_toml
 
+KNOWN_KEYS = {
+    "gateway": {"id", "data_dir", "registry", "status_interval", "queue_max_bytes"},
+    "mqtt": {"host", "port", "client_id", "username", "password", "password_file", "keepalive"},
+    "influx": {
+        "url",
+        "database",
+        "username",
+        "password",
+        "password_file",
+        "batch_size",
+        "timeout",
+        "recompute_late_hours",
+    },
+}
+
 
 @dataclass(frozen=True)
 class MqttSettings:
@@ -48,6 +63,7 @@ class GatewaySettings:
         """Read ``path`` (if given); what it leaves out comes from ``$COMMONS_HOME``'s stack."""
         data = load_toml(path) if path is not None else {}
         root = Section(data, path, "")
+        root.check_keys(KNOWN_KEYS)
         home = commons_home()
         gw = root.section("gateway")
         mq = root.section("mqtt")

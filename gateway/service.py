@@ -60,7 +60,7 @@ def uplink_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway process decides when to stop
     cfg = settings.influx
     credentials = Credentials(cfg.username, cfg.password or "") if cfg.username else None
-    influx = InfluxHTTP(cfg.url, cfg.database, credentials)
+    influx = InfluxHTTP(cfg.url, cfg.database, credentials, write_timeout=cfg.timeout)
     queue = DurableQueue(settings.queue_path, settings.queue_max_bytes)
 
     def recompute(measurement: str, hours: list[int]) -> None:

@@ -65,8 +65,10 @@ class InfluxHTTP:
         credentials: Credentials | None = None,
         retention_policy: str | None = None,
         session: requests.Session | None = None,
+        write_timeout: float = WRITE_TIMEOUT_S,
     ) -> None:
         self.url = url.rstrip("/")
+        self.write_timeout = write_timeout
         self.database = database
         self.retention_policy = retention_policy
         self._session = session or requests.Session()
@@ -82,7 +84,7 @@ class InfluxHTTP:
         except requests.RequestException:
             return False
 
-    def write(self, lines: list[str], timeout: float = WRITE_TIMEOUT_S) -> WriteResult:
+    def write(self, lines: list[str], timeout: float | None = None) -> WriteResult:
         """POST line protocol (seconds precision) and classify the answer."""
         params = {"db": self.database, "precision": "s"}
         if self.retention_policy:
@@ -90,7 +92,10 @@ class InfluxHTTP:
         body = "\n".join(lines).encode("utf-8")
         try:
             response = self._session.post(
-                f"{self.url}/write", params=params, data=body, timeout=timeout
+                f"{self.url}/write",
+                params=params,
+                data=body,
+                timeout=timeout if timeout is not None else self.write_timeout,
             )
         except requests.Timeout as exc:
             return WriteResult(Outcome.RETRY, None, f"timeout: {exc}")

@@ -212,4 +212,3 @@ def wait_for_count(
         f"{expected} points in {measurement} (have {count_points(influx, measurement)})",
         poll=0.2,
     )
-

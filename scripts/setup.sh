@@ -4,13 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto influxdb python3-venv)
+APT_PACKAGES=(mosquitto influxdb)
 PYTHON=${PYTHON:-python3}
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+# Debian's own python3 needs python3-venv for `-m venv`; other Pythons carry it.
+"$PYTHON" -c "import ensurepip, venv" 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
   if [[ $(id -u) -eq 0 ]]; then sudo=(); else sudo=(sudo); fi
   echo "setup: installing Debian packages: ${missing[*]}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -223,8 +224,10 @@ def _report(home: Path, influx: InfluxHTTP, history_start: int) -> None:
     )
     echo(f"Export:  {out_path} ({rows} rows, ODbL 1.0)")
     echo("")
-    echo("Where to look next:")
-    echo("  commons stack status                         the services, still running")
-    echo("  commons gateway status --dead-letters 10     queue counters, rejected messages")
-    echo("  commons export --start <ISO> --end <ISO> --format csv --out FILE")
-    echo("  commons stack down                           stop the services (data is kept)")
+    script = Path(sys.executable).parent / "commons"
+    command = "commons" if shutil.which("commons") == str(script) else str(script)
+    echo(f"Where to look next (with COMMONS_HOME={home}):")
+    echo(f"  {command} stack status                      the services, still running")
+    echo(f"  {command} gateway status --dead-letters 10  queue counters, rejected messages")
+    echo(f"  {command} export --start <ISO> --end <ISO> --format csv --out FILE")
+    echo(f"  {command} stack down                        stop the services (data is kept)")

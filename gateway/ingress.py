@@ -136,6 +136,8 @@ class Ingress:
             # messages, and stop taking more until the uplink has made room.
             self.alarm = str(exc)
             log.error("%s; disconnecting until the queue has room", exc)
+            self.publish_status()  # the alarm reaches whoever watches the status topic
+            self._client.loop(timeout=0.1)
             self._client.disconnect()
             self._connected = False
             return
@@ -147,9 +149,16 @@ class Ingress:
                 self._client.ack(p.mid, p.qos)
         self.on_commit()
 
-    def publish_status(self) -> None:
-        """Publish the gateway's status (retained) and queue it for InfluxDB."""
-        payload = json.dumps(self.status(), separators=(",", ":")).encode()
+    def publish_status(self, final: bool = False) -> None:
+        """Publish the gateway's status (retained) and queue it for InfluxDB.
+
+        ``final``: the gateway is stopping; the status says ``offline``, as the last will
+        would have if it had died.
+        """
+        status = self.status()
+        if final:
+            status["state"] = "offline"
+        payload = json.dumps(status, separators=(",", ":")).encode()
         try:
             self.queue.commit(
                 [Message(self._status_topic, payload, time.time())], from_broker=False
@@ -195,6 +204,6 @@ class Ingress:
         finally:
             self.flush()
             if self._connected:
-                self.publish_status()
+                self.publish_status(final=True)
                 self._client.loop(timeout=0.1)
             self._client.disconnect()

@@ -158,12 +158,11 @@ class DurableQueue:
         )
 
     def size_bytes(self) -> int:
-        """Bytes on disk: the database and its write-ahead log."""
-        total = 0
-        for suffix in ("", "-wal"):
-            with contextlib.suppress(FileNotFoundError):
-                total += Path(f"{self.path}{suffix}").stat().st_size
-        return total
+        """Bytes the queue's data takes: pages in use, not the file size (which never shrinks)."""
+        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * page_size)
 
     def refusal(self) -> str | None:
         """Why the queue must not take more right now, or None when it may."""

@@ -14,6 +14,7 @@ timestamp.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 IDLE_WAIT_S = 1.0
 HOUR_S = 3600
+# Late hours are re-aggregated when the queue is empty, and at least this often under load.
+RECOMPUTE_EVERY_S = 60.0
 
 Recompute = Callable[[str, list[int]], None]
 
@@ -57,12 +60,15 @@ class Uplink:
         self.late_cutoff = late_cutoff
         self.recompute = recompute
         self.backoff = backoff or Backoff(base=0.5, cap=30.0)
+        self._next_recompute = 0.0
 
     def run(self, stop: Signal, wake: Signal) -> None:
         while not stop.is_set():
             batch = self.queue.peek(self.batch_size)
-            if not batch:
+            if not batch or time.monotonic() >= self._next_recompute:
                 self._recompute_late_hours()
+                self._next_recompute = time.monotonic() + RECOMPUTE_EVERY_S
+            if not batch:
                 wake.wait(IDLE_WAIT_S)
                 wake.clear()
                 continue

@@ -309,9 +309,59 @@ def test_gateway_reports_its_counters_on_mqtt_and_in_influxdb(
             30,
             "gateway_status points",
         )
+    # Stopped cleanly, it leaves a retained status saying so, as its last will would.
+    retained: list[dict[str, object]] = []
+    late = mqtt.Client(CallbackAPIVersion.VERSION2)
+    late.on_connect = lambda c, *a: c.subscribe(gateway_status_topic(gateway.gateway_id), qos=1)
+    late.on_message = lambda c, u, msg: retained.append(json.loads(msg.payload))
+    late.connect(stack.mqtt.host, stack.mqtt.port)
+    late.loop_start()
+    try:
+        wait_until(lambda: bool(retained), 10, "the retained gateway status")
+    finally:
+        late.loop_stop()
+        late.disconnect()
+    assert retained[-1]["state"] == "offline"
     status = next(s for s in seen if s.get("received") == 2)
     for key in ("received", "written", "rejected", "retried", "queued"):
         assert key in status
     assert status["state"] == "online"
     stored = rows(influx, 'SELECT last("received") FROM gateway_status GROUP BY "gateway"')
     assert stored[0]["gateway"] == gateway.gateway_id
+
+
+def test_a_full_queue_stops_acknowledging_and_the_broker_keeps_the_rest(
+    stack: StackInfo, tmp_path: Path
+) -> None:
+    from commons.stack import INFLUXDB, Stack
+
+    database = _database()
+    influx = influx_for(stack, database)
+    local = Stack(stack.home)
+    total = 3000
+    t0 = int(time.time()) - 10 * 3600
+    alarms: list[str] = []
+    with running_gateway(stack, tmp_path, database, gateway__queue_max_bytes=200_000) as gateway:
+        listener = mqtt.Client(CallbackAPIVersion.VERSION2)
+        listener.on_connect = lambda c, *a: c.subscribe(
+            gateway_status_topic(gateway.gateway_id), qos=1
+        )
+        listener.on_message = lambda c, u, msg: alarms.append(json.loads(msg.payload)["alarm"])
+        listener.connect(stack.mqtt.host, stack.mqtt.port)
+        listener.loop_start()
+        local.down((INFLUXDB,))
+        try:
+            publisher = Publisher(stack)
+            for i in range(total):
+                publisher.publish_json("commons/v1/full-1/air", air_payload(i, t0 + i, pm10=i))
+            publisher.close()
+            wait_until(lambda: any(alarms), 60, "the gateway to raise its queue alarm")
+            assert gateway.counters()["received"] < total
+        finally:
+            local.up()
+        wait_for_count(influx, "air", total, timeout=120)
+        listener.loop_stop()
+        listener.disconnect()
+    assert "refusing new messages" in next(a for a in alarms if a)
+    stored = rows(influx, "SELECT pm10 FROM air")
+    assert sorted(int(row["pm10"]) for row in stored) == list(range(total))

@@ -98,3 +98,15 @@ def test_too_little_free_disk_refuses(tmp_path: Path) -> None:
     assert "free on disk" in caught.value.reason
     assert queue.counters()["received"] == 0
     queue.close()
+
+
+def test_a_drained_queue_takes_work_again(tmp_path: Path) -> None:
+    queue = DurableQueue(tmp_path / "q.sqlite", max_bytes=64 * 1024)
+    while queue.refusal() is None:
+        queue.commit(_messages(200))
+    while batch := queue.peek(500):
+        queue.settle(written=batch)
+    assert queue.refusal() is None
+    queue.commit(_messages(1))
+    assert queue.counters()["queued"] == 1
+    queue.close()

@@ -27,6 +27,7 @@ from gateway.queue import DurableQueue, Message, QueueFullError
 FLUSH_MAX = 1000
 FLUSH_AFTER_S = 0.02
 LOOP_TIMEOUT_S = 0.01
+STATUS_SEND_TIMEOUT_S = 2.0
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,8 @@ class Ingress:
         log.warning("disconnected from the broker: %s", rc)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        if not self._connected:
+            return  # refusing work: unacknowledged, the broker delivers it again later
         if not self._pending:
             self._first_pending = time.monotonic()
         message = Message(msg.topic, bytes(msg.payload), time.time())
@@ -134,12 +137,9 @@ class Ingress:
         except QueueFullError as exc:
             # Nothing was stored and nothing is acknowledged: leave the broker holding the
             # messages, and stop taking more until the uplink has made room.
+            if self.alarm is None:
+                log.error("%s; disconnecting until the queue has room", exc)
             self.alarm = str(exc)
-            log.error("%s; disconnecting until the queue has room", exc)
-            self.publish_status()  # the alarm reaches whoever watches the status topic
-            self._client.loop(timeout=0.1)
-            self._client.disconnect()
-            self._connected = False
             return
         self.alarm = None
         for p in pending:
@@ -149,7 +149,22 @@ class Ingress:
                 self._client.ack(p.mid, p.qos)
         self.on_commit()
 
-    def publish_status(self, final: bool = False) -> None:
+    def _stop_taking_work(self) -> None:
+        """The queue is full: say so on the status topic, then leave the broker the rest."""
+        self._connected = False  # from here on, messages are left unacknowledged
+        self._send_status_before_leaving(final=False)
+        self._client.disconnect()
+
+    def _send_status_before_leaving(self, final: bool) -> None:
+        """Publish the status and run the network loop until the broker has it (bounded)."""
+        sent = self.publish_status(final=final, force=True)
+        deadline = time.monotonic() + STATUS_SEND_TIMEOUT_S
+        while sent is not None and not sent.is_published() and time.monotonic() < deadline:
+            self._client.loop(timeout=LOOP_TIMEOUT_S)
+
+    def publish_status(
+        self, final: bool = False, force: bool = False
+    ) -> mqtt.MQTTMessageInfo | None:
         """Publish the gateway's status (retained) and queue it for InfluxDB.
 
         ``final``: the gateway is stopping; the status says ``offline``, as the last will
@@ -166,8 +181,9 @@ class Ingress:
             self.on_commit()
         except QueueFullError as exc:
             self.alarm = str(exc)
-        if self._connected:
-            self._client.publish(self._status_topic, payload, qos=1, retain=True)
+        if self._connected or force:
+            return self._client.publish(self._status_topic, payload, qos=1, retain=True)
+        return None
 
     # -- main loop --------------------------------------------------------------------
 
@@ -175,9 +191,12 @@ class Ingress:
         backoff = Backoff(base=0.5, cap=30.0)
         cfg = self.settings.mqtt
         while not stop.is_set():
-            if self.alarm is not None and self.queue.refusal() is not None:
-                stop.wait(1.0)
-                continue
+            if self.alarm is not None:
+                if self.queue.refusal() is not None:
+                    stop.wait(1.0)
+                    continue
+                log.info("the queue has room again; taking messages")
+                self.alarm = None
             try:
                 self._client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive)
                 return
@@ -198,12 +217,14 @@ class Ingress:
                 ):
                     self.flush()
                 tick()
+                if self.alarm is not None and self._connected:
+                    self._stop_taking_work()
                 if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     self._connected = False
                     self._connect(stop)
         finally:
             self.flush()
             if self._connected:
-                self.publish_status(final=True)
-                self._client.loop(timeout=0.1)
+                self._connected = False
+                self._send_status_before_leaving(final=True)
             self._client.disconnect()

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from commons.contract import gateway_status_topic
 from commons.home import StackInfo
 from commons.procs import wait_until
 from gateway.queue import DurableQueue
@@ -176,6 +177,23 @@ class Publisher:
         self.flush()
         self.client.disconnect()
         self.client.loop_stop()
+
+
+@contextmanager
+def watching_status(stack: StackInfo, gateway_id: str) -> Iterator[list[dict[str, Any]]]:
+    """Collect the gateway's status messages (the retained one first) while in the block."""
+    seen: list[dict[str, Any]] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    topic = gateway_status_topic(gateway_id)
+    client.on_connect = lambda c, *args: c.subscribe(topic, qos=1)
+    client.on_message = lambda c, userdata, msg: seen.append(json.loads(msg.payload))
+    client.connect(stack.mqtt.host, stack.mqtt.port)
+    client.loop_start()
+    try:
+        yield seen
+    finally:
+        client.loop_stop()
+        client.disconnect()
 
 
 def air_payload(seq: int, ts: int, **values: float) -> dict[str, Any]:

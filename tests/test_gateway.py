@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -20,10 +19,10 @@ from harness import (
     rows,
     running_gateway,
     wait_for_count,
+    watching_status,
 )
-from paho.mqtt.enums import CallbackAPIVersion
 
-from commons.contract import SUBSCRIPTION, gateway_status_topic
+from commons.contract import SUBSCRIPTION
 from commons.home import StackInfo
 from commons.procs import wait_until
 from gateway.queue import DurableQueue
@@ -282,45 +281,27 @@ def test_gateway_reports_its_counters_on_mqtt_and_in_influxdb(
 ) -> None:
     database = _database()
     influx = influx_for(stack, database)
-    seen: list[dict[str, object]] = []
-    with running_gateway(stack, tmp_path, database) as gateway:
-        listener = mqtt.Client(CallbackAPIVersion.VERSION2)
-        listener.on_connect = lambda c, *a: c.subscribe(
-            gateway_status_topic(gateway.gateway_id), qos=1
+    with (
+        running_gateway(stack, tmp_path, database) as gateway,
+        watching_status(stack, gateway.gateway_id) as seen,
+    ):
+        publisher = Publisher(stack)
+        publisher.publish_json("commons/v1/status-1/air", air_payload(0, int(time.time())))
+        publisher.publish("commons/v1/status-1/air", b"{not json")
+        publisher.close()
+        wait_until(
+            lambda: any(s.get("received") == 2 and s.get("rejected") == 1 for s in seen),
+            30,
+            "a status with the counters",
         )
-        listener.on_message = lambda c, u, msg: seen.append(json.loads(msg.payload))
-        listener.connect(stack.mqtt.host, stack.mqtt.port)
-        listener.loop_start()
-        try:
-            publisher = Publisher(stack)
-            publisher.publish_json("commons/v1/status-1/air", air_payload(0, int(time.time())))
-            publisher.publish("commons/v1/status-1/air", b"{not json")
-            publisher.close()
-            wait_until(
-                lambda: any(s.get("received") == 2 and s.get("rejected") == 1 for s in seen),
-                30,
-                "a status with the counters",
-            )
-        finally:
-            listener.loop_stop()
-            listener.disconnect()
         wait_until(
             lambda: count_points(influx, "gateway_status", "received") > 0,
             30,
             "gateway_status points",
         )
     # Stopped cleanly, it leaves a retained status saying so, as its last will would.
-    retained: list[dict[str, object]] = []
-    late = mqtt.Client(CallbackAPIVersion.VERSION2)
-    late.on_connect = lambda c, *a: c.subscribe(gateway_status_topic(gateway.gateway_id), qos=1)
-    late.on_message = lambda c, u, msg: retained.append(json.loads(msg.payload))
-    late.connect(stack.mqtt.host, stack.mqtt.port)
-    late.loop_start()
-    try:
+    with watching_status(stack, gateway.gateway_id) as retained:
         wait_until(lambda: bool(retained), 10, "the retained gateway status")
-    finally:
-        late.loop_stop()
-        late.disconnect()
     assert retained[-1]["state"] == "offline"
     status = next(s for s in seen if s.get("received") == 2)
     for key in ("received", "written", "rejected", "retried", "queued"):
@@ -340,28 +321,26 @@ def test_a_full_queue_stops_acknowledging_and_the_broker_keeps_the_rest(
     local = Stack(stack.home)
     total = 3000
     t0 = int(time.time()) - 10 * 3600
-    alarms: list[str] = []
-    with running_gateway(stack, tmp_path, database, gateway__queue_max_bytes=200_000) as gateway:
-        listener = mqtt.Client(CallbackAPIVersion.VERSION2)
-        listener.on_connect = lambda c, *a: c.subscribe(
-            gateway_status_topic(gateway.gateway_id), qos=1
-        )
-        listener.on_message = lambda c, u, msg: alarms.append(json.loads(msg.payload)["alarm"])
-        listener.connect(stack.mqtt.host, stack.mqtt.port)
-        listener.loop_start()
+    with (
+        running_gateway(stack, tmp_path, database, gateway__queue_max_bytes=200_000) as gateway,
+        watching_status(stack, gateway.gateway_id) as seen,
+    ):
         local.down((INFLUXDB,))
         try:
             publisher = Publisher(stack)
             for i in range(total):
                 publisher.publish_json("commons/v1/full-1/air", air_payload(i, t0 + i, pm10=i))
             publisher.close()
-            wait_until(lambda: any(alarms), 60, "the gateway to raise its queue alarm")
+            wait_until(
+                lambda: any(s.get("alarm") for s in seen),
+                60,
+                "the gateway to raise its queue alarm",
+            )
             assert gateway.counters()["received"] < total
         finally:
             local.up()
         wait_for_count(influx, "air", total, timeout=120)
-        listener.loop_stop()
-        listener.disconnect()
+    alarms = [s.get("alarm", "") for s in seen]
     assert "refusing new messages" in next(a for a in alarms if a)
     stored = rows(influx, "SELECT pm10 FROM air")
     assert sorted(int(row["pm10"]) for row in stored) == list(range(total))

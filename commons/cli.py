@@ -118,4 +118,8 @@ from ingest.cli import export as _export  # noqa: E402
 main.add_command(_db)
 main.add_command(_export)
 
+from commons.noise import noise as _noise  # noqa: E402
+
+main.add_command(_noise)
+
 __all__ = ["Path", "main"]

@@ -89,6 +89,7 @@ def test_firmware_type_checks_against_the_esp32_stubs(tmp_path: Path) -> None:
             "--cache-dir",
             str(tmp_path / "cache"),
             str(FIRMWARE / "drivers"),
+            str(FIRMWARE / "noise"),
             str(extra / "compat.py"),
             str(extra / "mistakes.py"),
         ],

@@ -1,0 +1,43 @@
+"""The noise node's sound level meter (IEC 61672-1 style), computed on the ESP32.
+
+An INMP441 on I2S (24-bit samples in 32-bit slots) feeds blocks of raw words to
+``NoiseMeter.feed``; once per period (default 60 s) it returns a ``NoiseReading`` with
+LAeq, LAFmax, LAFmin, LA10, LA50 and LA90 in dB(A) and the ``clip`` / ``below_floor``
+flags. Audio is never stored or sent: only these levels leave the meter.
+
+    from noise.meter import NoiseConfig, NoiseMeter
+    from noise.source import I2SSource, check_slots, open_i2s
+
+    config = NoiseConfig(rate=48000, period_s=60, sensitivity_dbfs=-26.0, offset_db=cal)
+    stereo = open_i2s(0, sck=SCK, ws=WS, sd=SD, rate=48000, stereo=True)
+    left, right = check_slots(stereo, bytearray(4096))   # bring-up: which slot talks
+    stereo.deinit()
+    mic = I2SSource(open_i2s(0, sck=SCK, ws=WS, sd=SD, rate=48000))
+    meter = NoiseMeter(config)
+    buf = bytearray(4 * config.block)                     # allocated once
+    while True:                                           # its own task / thread
+        n = mic.readinto(buf)
+        reading = meter.feed(buf, n >> 2)
+        if reading is not None:
+            publish(reading.fields(), reading.flags())
+
+Modules: ``weighting`` (A-weighting design, plain bilinear transform, fixed point),
+``kernel`` (the per-sample viper loop), ``meter`` (time weighting, metrics, calibration),
+``source`` (``machine.I2S`` and stream sources, slot check), ``hostrun`` (the meter over
+standard input, for ``commons noise analyze`` on the unix port).
+
+Sample rate: 48 kHz (44.1 kHz also supported). Plain-BLT A-weighting meets class 1 at
+both (REFERENCE.md 1.5) and fails it at 32 kHz and below, and the loop is cheap enough
+that the lower rates would save nothing worth the accuracy.
+
+Cycle budget (docs/noise-performance.md): 240 MHz / 48 kHz = 5000 cycles per sample.
+The viper loop is about 110 integer operations per sample; the float work runs once per
+64-sample sub-block. Measured on the unix port and estimated for the ESP32 in that
+document.
+
+Building: the kernel is machine code (``@micropython.viper``), so mpy-cross needs the
+target architecture: ``mpy-cross -march=xtensawin`` for the ESP32, ``-march=x64`` for the
+unix port; copied as source, the ESP32 compiles it on import.
+
+RAM: a 1024-word block buffer (4 KB), the 1400-bin histogram (5.6 KB), about 1 KB of state.
+"""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from commons.home import StackNotFoundError, commons_home, load_stack
 from commons.settings import ConfigError, Section, load_toml
+from gateway.serial_config import SERIAL_KEYS, SerialSensorSettings, parse_serial
 
 KNOWN_KEYS = {
     "gateway": {"id", "data_dir", "registry", "status_interval", "queue_max_bytes"},
@@ -22,6 +23,7 @@ KNOWN_KEYS = {
         "timeout",
         "recompute_late_hours",
     },
+    "serial": SERIAL_KEYS,  # [[serial]]: an array of tables, see gateway/serial_config.py
 }
 
 
@@ -57,11 +59,13 @@ class GatewaySettings:
     mqtt: MqttSettings
     influx: InfluxSettings
     source: Path | None
+    serial: tuple[SerialSensorSettings, ...] = ()
 
     @classmethod
     def load(cls, path: Path | None = None) -> GatewaySettings:
         """Read ``path`` (if given); what it leaves out comes from ``$COMMONS_HOME``'s stack."""
         data = load_toml(path) if path is not None else {}
+        serial_tables = data.pop("serial", [])
         root = Section(data, path, "")
         root.check_keys(KNOWN_KEYS)
         home = commons_home()
@@ -123,6 +127,7 @@ class GatewaySettings:
             mqtt=mqtt,
             influx=influx,
             source=path,
+            serial=parse_serial(serial_tables, path),
         )
 
 

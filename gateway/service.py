@@ -22,6 +22,7 @@ from gateway.config import GatewaySettings
 from gateway.convert import Converter
 from gateway.ingress import Ingress
 from gateway.queue import DurableQueue
+from gateway.serial_sensors import SerialSensors
 from gateway.uplink import Uplink
 from ingest.dbinit import CQ_RESAMPLE_FOR_H, HOUR_S, hour_start, recompute_hours
 from ingest.influx import Credentials, InfluxHTTP
@@ -103,6 +104,9 @@ class Gateway:
         )
         self.queue = DurableQueue(settings.queue_path, settings.queue_max_bytes)
         self.ingress = Ingress(settings, self.queue, self._wake.set, self.status)
+        self.serial = SerialSensors(
+            settings.serial, settings.queue_path, settings.queue_max_bytes, self._wake.set
+        )
         self._next_status = 0.0
 
     def status(self) -> dict[str, object]:
@@ -120,6 +124,7 @@ class Gateway:
             "alarm": self.ingress.alarm or "",
             "uplink_error": self.queue.state("uplink_error"),
             "uplink_alive": self._uplink.is_alive(),
+            **self.serial.status_fields(),
         }
 
     def _tick(self) -> None:
@@ -144,8 +149,10 @@ class Gateway:
             self._uplink.pid,
         )
         try:
+            self.serial.start()
             self.ingress.run(self.stop_event, self._tick)
         finally:
+            self.serial.stop()
             self._uplink_stop.set()
             self._wake.set()
             self._uplink.join(UPLINK_STOP_TIMEOUT_S)

@@ -1,0 +1,33 @@
+"""The fake hardware's settings: ``hw.json`` in the current folder (the node's flash root).
+
+    {"pm": {} or null (no PM sensor), "bme280": {} or null (no BME280),
+     "mac": "a1b2c3d4e5f6", "wifi_fail": false, "ntp_fail": false,
+     "reset_cause": "PWRON_RESET"}
+
+Missing keys take these defaults: an SDS011 and a BME280 that answer, Wi-Fi
+and NTP that work, a power-on reset.
+"""
+
+import json
+
+DEFAULTS = {
+    "pm": {},
+    "bme280": {},
+    "mac": "a1b2c3d4e5f6",
+    "wifi_fail": False,
+    "ntp_fail": False,
+    "reset_cause": "PWRON_RESET",
+}
+
+
+def load():
+    conf = dict(DEFAULTS)
+    try:
+        with open("hw.json") as f:
+            conf.update(json.loads(f.read()))
+    except OSError:
+        pass
+    return conf
+
+
+HW = load()

@@ -1,0 +1,39 @@
+"""Fake ``network`` for the unix port: a station that connects at once (or never)."""
+
+from hwconf import HW
+
+STA_IF = 0
+AP_IF = 1
+STAT_IDLE = 1000
+STAT_CONNECTING = 1001
+STAT_GOT_IP = 1010
+
+
+class WLAN:
+    def __init__(self, interface=STA_IF):
+        self._active = False
+        self._connected = False
+
+    def active(self, value=None):
+        if value is not None:
+            self._active = bool(value)
+        return self._active
+
+    def connect(self, ssid=None, key=None):
+        self._connected = self._active and not HW.get("wifi_fail")
+
+    def disconnect(self):
+        self._connected = False
+
+    def isconnected(self):
+        return self._connected
+
+    def status(self, param=None):
+        if param == "rssi":
+            return -61
+        return STAT_GOT_IP if self._connected else STAT_IDLE
+
+    def config(self, name):
+        if name == "mac":
+            return bytes.fromhex(HW["mac"])
+        raise ValueError(name)

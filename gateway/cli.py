@@ -133,3 +133,20 @@ def node_list(as_json: bool) -> None:
         return
     for n in nodes:
         click.echo(f"{n.id:32} {n.area or '-'}")
+
+
+@node.command("provision")
+@click.argument("node_id")
+@click.option("--port", "port", required=True, help="The node's USB serial device.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file to write (default: $COMMONS_HOME/nodes/NODE_ID.json).",
+)
+@click.option("--baudrate", default=115200, show_default=True)
+def node_provision(node_id: str, port: str, config_path: Path | None, baudrate: int) -> None:
+    """Write NODE_ID's config.json onto a MicroPython node over USB serial, and verify it."""
+    from gateway.provision import provision_command
+
+    provision_command(node_id, port, config_path, baudrate)

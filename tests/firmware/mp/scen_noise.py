@@ -1,0 +1,112 @@
+"""Scenarios for the noise meter's parts: the kernel's heap use, sources, slot check, design."""
+
+import math
+
+from fakes import heap_locked
+from noise import kernel, weighting
+from noise.meter import ConfigError, NoiseConfig, NoiseMeter
+from noise.source import StreamSource, check_slots, slot_spans
+
+
+def _words(samples):
+    """24-bit samples as INMP441 words (sample << 8) in a bytearray."""
+    buf = bytearray(4 * len(samples))
+    for i, s in enumerate(samples):
+        w = (s << 8) & 0xFFFFFFFF
+        buf[4 * i] = w & 0xFF
+        buf[4 * i + 1] = (w >> 8) & 0xFF
+        buf[4 * i + 2] = (w >> 16) & 0xFF
+        buf[4 * i + 3] = (w >> 24) & 0xFF
+    return buf
+
+
+def kernel_heap(args):
+    """The per-sample kernel allocates nothing: run it with the heap locked."""
+    meter = NoiseMeter(NoiseConfig(rate=48000, block=1024))
+    n = 1024
+    buf = _words([int(400000 * math.sin(2 * math.pi * 1000 * i / 48000)) for i in range(n)])
+    meter.feed(buf, n)
+    st, out = meter._st, meter._out
+    failure = heap_locked(lambda: kernel.run(buf, n, st, out), 20)
+    return {"failure": failure}
+
+
+def full_scale(args):
+    """Full-scale square waves: the kernel's results match on 32-bit words (no overflow)."""
+    meter = NoiseMeter(NoiseConfig(rate=48000, block=1024))
+    n = 1024
+    top = (1 << 23) - 1
+    buf = _words([top if (i // 24) % 2 else -top - 1 for i in range(n)])
+    k = kernel.run(buf, n, meter._st, meter._out)
+    states = [meter._st[i] for i in range(kernel.ST_LEN)]
+    out = [meter._out[i] for i in range(4 * k)]
+    return {"k": k, "states": states, "out": out}
+
+
+class _Chunky:
+    """A stream that returns at most ``step`` bytes per read (like a pipe)."""
+
+    def __init__(self, data, step):
+        self.data = data
+        self.pos = 0
+        self.step = step
+
+    def readinto(self, buf):
+        n = min(len(buf), self.step, len(self.data) - self.pos)
+        buf[:n] = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+
+def stream_source(args):
+    data = bytes(range(256)) * 4 + b"\x01\x02"  # 1026 bytes: two stray at the end
+    src = StreamSource(_Chunky(data, 7))
+    buf = bytearray(400)
+    sizes = []
+    while not src.ended:
+        sizes.append(src.readinto(buf))
+    return {"sizes": sizes}
+
+
+class _FakeI2S:
+    def __init__(self, data):
+        self.data = data
+
+    def readinto(self, buf):
+        n = min(len(buf), len(self.data))
+        buf[:n] = self.data[:n]
+        return n
+
+
+def slots(args):
+    out = {}
+    for name, left_amp, right_amp in (("left", 5000, 0), ("right", 0, 5000), ("none", 3, 0)):
+        samples = []
+        for i in range(256):
+            samples.append(int(left_amp * math.sin(i / 5)))
+            samples.append(int(right_amp * math.sin(i / 5)))
+        buf = _words(samples)
+        out[name] = list(check_slots(_FakeI2S(buf), bytearray(len(buf))))
+        out[name + "_spans"] = list(slot_spans(buf, len(buf)))
+    return out
+
+
+def design(args):
+    """The design's response (dB re 1 kHz) at the given frequencies, for each rate."""
+    return {
+        str(rate): [weighting.response_db(rate, f) for f in args["freqs"]]
+        for rate in weighting.SUPPORTED_RATES
+    }
+
+
+def config_errors(args):
+    out = []
+    for kw in args["cases"]:
+        try:
+            NoiseConfig(**kw)
+            out.append(None)
+        except ConfigError as exc:
+            out.append(["config", exc.key, str(exc)])
+        except weighting.UnsupportedRate as exc:
+            out.append(["rate", exc.rate, str(exc)])
+    return out

@@ -40,6 +40,18 @@ def test_serial_readings_reach_influxdb_under_the_configured_node(
                 poll=0.2,
             )
             sensor.write(b"\x00garbage\xaa\xc0")
+            status = (
+                "SELECT last(serial_readings) AS readings, last(serial_garbage_bytes) AS garbage, "
+                f"last(serial_connected) AS connected FROM gateway_status "
+                f"WHERE gateway = '{gateway.gateway_id}'"
+            )
+            wait_until(
+                lambda: any(r["garbage"] and r["readings"] for r in rows(influx, status)),
+                60,
+                "the serial counters in the gateway's status",
+                poll=0.2,
+            )
+            assert rows(influx, status)[0]["connected"] == 1
         finally:
             gateway.stop()
     got = rows(influx, query)

@@ -97,7 +97,7 @@ def _open(path: Path) -> tuple[_WaveRead, WavInfo]:
     try:
         reader = _WaveRead(str(path))
     except (wave.Error, EOFError) as exc:
-        raise NoiseInputError(path, f"not a readable WAV file ({exc or 'truncated'})") from exc
+        raise NoiseInputError(path, f"not a readable WAV file ({str(exc) or 'truncated'})") from exc
     except OSError as exc:
         raise NoiseInputError(path, exc.strerror or str(exc)) from exc
     info = WavInfo(

@@ -29,6 +29,7 @@ import contextlib
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -125,13 +126,17 @@ class SeqStore:
     def take(self) -> int:
         seq = self._next
         self._next += 1
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w") as handle:
-            handle.write(f"{self._next}\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("w") as handle:
+                handle.write(f"{self._next}\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            # The reading is worth more than its counter: go on, counting in memory.
+            log.error("%s: cannot save the seq counter (%s)", self.path, exc)
         return seq
 
 
@@ -269,7 +274,8 @@ class SerialSensorReader:
             return
         try:
             self.queue.commit(list(self._held))
-        except QueueFullError as exc:
+        except (QueueFullError, sqlite3.Error) as exc:
+            # Kept and tried again with the next reading: there is no broker to hold them.
             log.error("%s: %s; holding %d readings", self.settings.node, exc, len(self._held))
             return
         self.counters.readings += len(self._held)

@@ -15,6 +15,7 @@ import subprocess
 import threading
 import tty
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,7 @@ def _node_config(node_id: str = NODE, ssid: str = "commons-wifi") -> bytes:
     return json.dumps(config, indent=2).encode()
 
 
+@contextmanager
 def _start_board(root: Path, *args: str) -> Iterator[Board]:
     master, slave = os.openpty()
     tty.setraw(slave)
@@ -89,7 +91,8 @@ def _start_board(root: Path, *args: str) -> Iterator[Board]:
 def board(tmp_path: Path) -> Iterator[Board]:
     root = tmp_path / "board"
     root.mkdir()
-    yield from _start_board(root)
+    with _start_board(root) as started:
+        yield started
 
 
 def test_writes_the_config_and_verifies_it(board: Board) -> None:
@@ -118,7 +121,7 @@ def test_a_corrupted_write_is_caught_by_reading_back(tmp_path: Path) -> None:
     script.write_text(CORRUPTING_OPEN)
     root = tmp_path / "board"
     root.mkdir()
-    for bad in _start_board(root, "-i", str(script)):
+    with _start_board(root, "-i", str(script)) as bad:
         with pytest.raises(VerifyMismatchError) as caught:
             provision(bad.device, _node_config())
         assert caught.value.expected == hashlib.sha256(_node_config()).hexdigest()

@@ -1,0 +1,302 @@
+"""The whole node under the unix port, compiled as for the ESP32, in a 100 KB heap, on real MQTT.
+
+Each node is a ``micropython -m main`` process in a folder that is its flash,
+with the fake hardware of tests/firmware/mp/hw (SDS011 on the UART, BME280
+on I2C, Wi-Fi, NTP, watchdog). What it publishes is checked with the
+gateway's validation (commons.contract.parse_message).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from nodeproc import (
+    NodeProcess,
+    PrivateBroker,
+    Recorder,
+    compile_hw,
+    node_config,
+    stack_accounts,
+)
+
+from commons.contract import Kind, parse_message
+from commons.home import StackInfo
+from commons.procs import free_port, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def node_path(mpy_build: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """MICROPYPATH for a node: the fake hardware, then the firmware, both as .mpy."""
+    return [compile_hw(tmp_path_factory.mktemp("hw-mpy")), mpy_build]
+
+
+@pytest.fixture
+def nodes() -> Iterator[list[NodeProcess]]:
+    """Node processes a test starts; each is stopped by PID at the end."""
+    started: list[NodeProcess] = []
+    yield started
+    for node in started:
+        node.stop()
+
+
+def _login(account: tuple[str, str] | None) -> dict[str, str]:
+    """The broker section's credentials, when the broker wants them."""
+    return {} if account is None else {"user": account[0], "password": account[1]}
+
+
+def _recorder(
+    stack: StackInfo,
+    node_id: str,
+    kind: str,
+    account: tuple[str, str] | None,
+    suffix: str = "",
+) -> Recorder:
+    user, password = account if account is not None else (None, None)
+    return Recorder(
+        stack.mqtt.host,
+        stack.mqtt.port,
+        f"commons/v1/{node_id}/{kind}",
+        f"fw-test-{node_id}{suffix}",
+        username=user,
+        password=password,
+    ).start()
+
+
+def _feeds(lines: list[str]) -> list[int]:
+    return [int(m.group(1)) for m in (re.match(r"WDT feed \d+ gap=(\d+)", x) for x in lines) if m]
+
+
+def test_node_publishes_readings_status_and_will(
+    stack: StackInfo, node_path: list[Path], nodes: list[NodeProcess], tmp_path: Path
+) -> None:
+    node_id = "esp32-run001"
+    accounts = stack_accounts(stack.mqtt, node_id)
+    recorder = _recorder(stack, node_id, "#", accounts.recorder)
+    try:
+        node = NodeProcess(tmp_path / "node", node_path)
+        node.configure(node_config(stack.mqtt.port, node_id=node_id, broker=_login(accounts.node)))
+        nodes.append(node.start())
+        wait_until(lambda: len(recorder.air()) >= 4, 60, "four air readings")
+        wait_until(lambda: len(recorder.of_kind("status")) >= 2, 30, "two status messages")
+
+        now = time.time()
+        air = [parse_message(m.topic, m.payload, now) for m in recorder.of_kind("air")]
+        assert [r.seq for r in air] == list(range(1, len(air) + 1))
+        for reading in air:
+            assert reading.kind is Kind.AIR
+            # Warm-up cut to 0 s for speed: flagged, as any shortened warm-up is.
+            assert reading.flags == ("warmup",)
+            assert now - 60 <= reading.ts <= now
+            assert set(reading.values) == {"pm2_5", "pm10", "temp", "rh", "pres"}
+            assert reading.values["temp"] == pytest.approx(18.5, abs=0.05)
+            assert reading.values["pres"] == pytest.approx(1013.25, abs=0.5)
+            assert reading.values["rh"] == pytest.approx(55.0, abs=0.5)
+            assert reading.values["pm10"] == pytest.approx(2 * reading.values["pm2_5"])
+        status = [parse_message(m.topic, m.payload, now) for m in recorder.of_kind("status")]
+        assert status[0].text == {"state": "online", "reset_cause": "power_on"}
+        assert {"uptime", "heap_free", "rssi", "buffered", "pm_hours"} <= set(status[0].values)
+        assert status[0].values["rssi"] == -61.0
+        assert 0 < status[-1].values["heap_free"] < 100 * 1024
+
+        # The watchdog: started with the configured timeout, fed about every second.
+        lines = node.lines()
+        assert "WDT start timeout=10000" in lines
+        gaps = _feeds(lines)
+        assert len(gaps) >= 3
+        assert max(gaps[1:]) < 10_000
+
+        # Power cut: the broker publishes the retained offline will.
+        node.kill()
+        wait_until(
+            lambda: any(
+                json.loads(m.payload) == {"v": 1, "state": "offline"}
+                for m in recorder.of_kind("status")
+            ),
+            30,
+            "the offline will",
+        )
+    finally:
+        recorder.stop()
+    # A newcomer gets the retained will.
+    late = _recorder(stack, node_id, "status", accounts.recorder, "-late")
+    try:
+        wait_until(lambda: bool(late.of_kind("status")), 20, "the retained status")
+        retained = late.of_kind("status")[0]
+        assert retained.retain
+        assert json.loads(retained.payload) == {"v": 1, "state": "offline"}
+    finally:
+        late.stop()
+
+
+def test_readings_without_ntp_carry_no_ts(
+    stack: StackInfo, node_path: list[Path], nodes: list[NodeProcess], tmp_path: Path
+) -> None:
+    node_id = "esp32-run002"
+    accounts = stack_accounts(stack.mqtt, node_id)
+    recorder = _recorder(stack, node_id, "air", accounts.recorder)
+    try:
+        node = NodeProcess(tmp_path / "node", node_path)
+        node.configure(
+            node_config(
+                stack.mqtt.port,
+                node_id=node_id,
+                ntp={"host": "10.9.9.9"},
+                broker=_login(accounts.node),
+            ),
+            {"ntp_fail": True, "bme280": None},
+        )
+        nodes.append(node.start())
+        wait_until(lambda: len(recorder.air()) >= 2, 60, "two air readings")
+        for message in recorder.of_kind("air"):
+            assert "ts" not in json.loads(message.payload)
+            reading = parse_message(message.topic, message.payload, time.time())
+            # No BME280: flagged, never dropped; the PM values still go out.
+            assert reading.flags == ("warmup", "sensor_missing", "clock_gateway")
+            assert set(reading.values) == {"pm2_5", "pm10"}
+        assert any("ntp: no time from 10.9.9.9" in line for line in node.lines())
+    finally:
+        recorder.stop()
+
+
+def test_outage_and_reboot_lose_nothing_and_keep_order(
+    node_path: list[Path], nodes: list[NodeProcess], tmp_path: Path
+) -> None:
+    node_id = "esp32-out001"
+    users = {node_id: "node-secret", "recorder": "rec-secret"}
+    broker = PrivateBroker(tmp_path / "broker", users).start()
+    recorder = Recorder(
+        "127.0.0.1",
+        broker.port,
+        f"commons/v1/{node_id}/air",
+        "fw-test-out001",
+        username="recorder",
+        password="rec-secret",
+    ).start()
+    node = NodeProcess(tmp_path / "node", node_path)
+    config = node_config(
+        broker.port, node_id=node_id, broker={"user": node_id, "password": "node-secret"}
+    )
+    node.configure(config)
+    try:
+        nodes.append(node.start())
+        wait_until(lambda: len(recorder.air()) >= 3, 60, "three readings before the outage")
+
+        broker.stop()
+        outage_started = time.time()
+        # Readings pile up in flash while the broker is away.
+        node.wait_for(lambda _: any(s["buffered"] >= 3 for s in node.samples()), 60, "buffering")
+        node.kill()  # power cut with readings in flash
+
+        rebooted = NodeProcess(node.folder, node_path)
+        nodes.append(rebooted.start())
+        before = len(node.samples())
+        rebooted.wait_for(
+            lambda lines: len(rebooted.samples()) - before >= 3, 60, "sampling after the reboot"
+        )
+        boot = [line for line in rebooted.lines() if line.startswith("node esp32-out001")]
+        assert re.search(r"reset cause power_on, ([1-9]\d*) readings buffered", boot[-1]), boot
+        last_seq_offline = rebooted.samples()[-1]["seq"]
+        outage_ended = time.time()
+
+        broker.start()
+        wait_until(
+            lambda: {r["seq"] for r in recorder.air()} >= set(range(1, last_seq_offline + 1)),
+            90,
+            "every reading up to the last one taken offline",
+        )
+        received = recorder.air()
+        seqs = [r["seq"] for r in received]
+        # In order: a retry may repeat the reading just sent, never reorder.
+        first_arrivals = list(dict.fromkeys(seqs))
+        assert first_arrivals == sorted(first_arrivals)
+        assert first_arrivals[:last_seq_offline] == list(range(1, last_seq_offline + 1))
+        for earlier, later in itertools.pairwise(seqs):
+            assert later in (earlier, earlier + 1), seqs
+        # Original timestamps: readings taken during the outage say when they were taken.
+        by_seq = {r["seq"]: r for r in received}
+        offline = [
+            by_seq[s]
+            for s in range(1, last_seq_offline + 1)
+            if by_seq[s]["ts"] >= outage_started - 1
+        ]
+        assert offline, "no reading was taken during the outage"
+        for reading in offline:
+            assert reading["ts"] <= outage_ended + 1
+        ts = [by_seq[s]["ts"] for s in range(1, last_seq_offline + 1)]
+        assert ts == sorted(ts)
+        for message in recorder.of_kind("air"):
+            parse_message(message.topic, message.payload, time.time())
+        # The node noticed the outage and backed off between attempts.
+        retries = [line for line in node.lines() + rebooted.lines() if line.startswith("uplink:")]
+        assert retries
+        assert any("retry in 2000 ms" in line for line in retries)
+    finally:
+        recorder.stop()
+        broker.stop()
+
+
+def test_wrong_credentials_are_refused_and_retried(
+    node_path: list[Path], nodes: list[NodeProcess], tmp_path: Path
+) -> None:
+    broker = PrivateBroker(tmp_path / "broker", {"esp32-auth01": "right"}).start()
+    try:
+        node = NodeProcess(tmp_path / "node", node_path)
+        node.configure(
+            node_config(
+                broker.port,
+                node_id="esp32-auth01",
+                broker={"user": "esp32-auth01", "password": "wrong"},
+            )
+        )
+        nodes.append(node.start())
+        node.wait_for(
+            lambda lines: (
+                sum("bad user name or password" in x or "not authorised" in x for x in lines) >= 2
+            ),
+            30,
+            "two refused connections",
+        )
+        # Sampling goes on meanwhile: readings wait in flash.
+        node.wait_for(lambda _: any(s["buffered"] >= 2 for s in node.samples()), 30, "buffering")
+    finally:
+        broker.stop()
+
+
+def test_bad_config_stops_with_the_key_named(
+    node_path: list[Path], nodes: list[NodeProcess], tmp_path: Path
+) -> None:
+    node = NodeProcess(tmp_path / "node", node_path)
+    node.configure(node_config(1883, broker={"port": "1883"}))
+    nodes.append(node.start())
+    assert node.proc is not None
+    assert node.proc.wait(timeout=30) == 2
+    assert "CONFIG ERROR: config.json: broker.port: expected an integer, got '1883'" in node.lines()
+
+
+def test_heap_budget_over_many_cycles(
+    node_path: list[Path], nodes: list[NodeProcess], tmp_path: Path
+) -> None:
+    # No broker at all: every reading goes to a small ring that wraps, drops and counts,
+    # while the uplink keeps failing and backing off: the busiest path for the heap.
+    cycles = 40
+    node = NodeProcess(tmp_path / "node", node_path)
+    node.configure(node_config(free_port(), buffer={"slots": 8}))
+    nodes.append(node.start())
+    node.wait_for(lambda _: len(node.samples()) >= cycles, 120, f"{cycles} sample cycles")
+    samples = node.samples()
+    lines = node.lines()
+    assert not [x for x in lines if "MemoryError" in x or "CRASH" in x]
+    assert samples[-1]["dropped"] == samples[-1]["seq"] - 8
+    heap_min = min(s["heap_min"] for s in samples)
+    print(f"\nlowest free heap over {len(samples)} cycles in a {node.heap} heap: {heap_min} B")
+    assert heap_min > 4096
+    # Micro-allocation only: the free heap after a collection does not drift down.
+    assert samples[-1]["heap_free"] >= samples[5]["heap_free"] - 512

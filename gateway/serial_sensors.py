@@ -168,17 +168,32 @@ class SerialSensorReader:
         self._backoff = Backoff(base=REOPEN_BASE_S, cap=REOPEN_CAP_S)
         self._next_open = 0.0
 
-    def status(self) -> dict[str, object]:
+    def numbers(self) -> dict[str, int]:
+        """Counters and frame counts (``connected`` as 0 or 1)."""
         counts = self.parser.counts()
+        c = self.counters
         return {
-            "port": str(self.settings.port),
-            "sensor": self.settings.sensor.value,
-            **vars(self.counters),
+            "connected": int(c.connected),
+            "opened": c.opened,
+            "reconnects": c.reconnects,
+            "disconnects": c.disconnects,
+            "open_failures": c.open_failures,
+            "readings": c.readings,
+            "missing": c.missing,
+            "dropped": c.dropped,
+            "held": len(self._held),
             "frames": counts.frames,
             "bad_checksum": counts.bad_checksum,
             "bad_format": counts.bad_format,
             "garbage_bytes": counts.garbage,
-            "held": len(self._held),
+        }
+
+    def status(self) -> dict[str, object]:
+        return {
+            "port": str(self.settings.port),
+            "sensor": self.settings.sensor.value,
+            "last_error": self.counters.last_error,
+            **self.numbers(),
         }
 
     # -- the port ------------------------------------------------------------------------
@@ -199,7 +214,6 @@ class SerialSensorReader:
         self.counters.connected = True
         self._port = port
         self._opened_at = now
-        self._backoff.reset()
         log.info("%s: reading %s on %s", self.settings.node, self.settings.sensor, port.port)
         try:
             port.write(START_COMMANDS[self.settings.sensor])
@@ -232,6 +246,10 @@ class SerialSensorReader:
             return
         now = self._clock()
         frames = self.parser.feed(data)
+        if frames:
+            # Only a port that delivers frames is back for good: a flapping one that opens
+            # and fails at once keeps backing off.
+            self._backoff.reset()
         if now - self._opened_at < self.settings.warmup:
             window.warmup_frames.extend(frames)
         else:
@@ -352,9 +370,9 @@ class SerialSensors:
             return {}
         totals = dict.fromkeys(STATUS_TOTALS, 0)
         for reader in self.readers:
-            status = reader.status()
+            numbers = reader.numbers()
             for name in STATUS_TOTALS:
-                totals[name] += int(status[name])  # type: ignore[call-overload]
+                totals[name] += numbers[name]
         return {f"serial_{name}": value for name, value in totals.items()}
 
     def stop(self) -> None:

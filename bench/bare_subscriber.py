@@ -3,11 +3,13 @@
 Usage: bare_subscriber.py HOST PORT CLIENT_ID COUNT [--prepare]
 With --prepare it only creates its persistent session and exits; otherwise it drains COUNT
 messages queued for that session and prints the seconds it took, from connect to the last.
+It connects as $BENCH_MQTT_USERNAME / $BENCH_MQTT_PASSWORD (a gateway role's credentials).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -21,6 +23,10 @@ def main() -> None:
     host, port, client_id, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     prepare = "--prepare" in sys.argv
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    if "BENCH_MQTT_USERNAME" in os.environ:
+        client.username_pw_set(
+            os.environ["BENCH_MQTT_USERNAME"], os.environ.get("BENCH_MQTT_PASSWORD")
+        )
     received = 0
     started = 0.0
 

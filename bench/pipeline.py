@@ -9,6 +9,9 @@ persistent sessions, so the publisher's speed does not enter the figures:
    manual acknowledgement, batched writes — from process start until InfluxDB holds every
    reading.
 
+Authentication and ACLs are on, as in the field: each of the ``NODES`` nodes publishes with
+its own credentials, and both consumers connect with a gateway role's credentials.
+
 Prints both rates and their ratio; the target is a ratio of at least 0.5.
 
     python bench/pipeline.py [--count 100000]
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,8 +33,13 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from tqdm import tqdm
 
+from commons import access
+from commons.dynsec import Credentials, Dynsec
+from commons.home import StackInfo
 from commons.procs import wait_until
 from commons.stack import Stack
+from commons.tlsgen import write_private
+from gateway.nodes import NodeAdmin
 from ingest.dbinit import init_database
 from ingest.influx import InfluxHTTP
 
@@ -39,17 +48,43 @@ COMMONS = Path(sys.executable).parent / "commons"
 NODES = 20
 
 
-def publish(host: str, port: int, count: int) -> None:
+def _admin(info: StackInfo) -> Dynsec:
+    assert info.mqtt.admin is not None
+    account = info.mqtt.admin
+    return Dynsec(info.mqtt.host, info.mqtt.port, Credentials(account.username, account.password()))
+
+
+def node_clients(info: StackInfo) -> list[mqtt.Client]:
+    """One connected client per node, each with its own credentials (``commons node add``)."""
+    nodes = NodeAdmin(info)
+    clients = []
+    for n in range(NODES):
+        credentials = nodes.ensure(f"bench-{n:03d}")
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{n}-{uuid.uuid4().hex[:6]}"
+        )
+        client.username_pw_set(credentials.username, credentials.password)
+        client.max_inflight_messages_set(500 // NODES + 1)
+        client.connect(info.mqtt.host, info.mqtt.port)
+        client.loop_start()
+        clients.append(client)
+    return clients
+
+
+def gateway_account(info: StackInfo, name: str) -> Credentials:
+    with _admin(info) as dynsec:
+        return access.add_gateway(dynsec, name)
+
+
+def publish(info: StackInfo, count: int) -> None:
     """``count`` air readings from ``NODES`` nodes, QoS 1, each acknowledged by the broker."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex}")
-    client.max_inflight_messages_set(500)
-    client.connect(host, port)
-    client.loop_start()
+    clients = node_clients(info)
     t0 = int(time.time()) - count // NODES - 60
     infos: list[mqtt.MQTTMessageInfo] = []
     bar = tqdm(total=count, desc="published", unit="msg", file=sys.stderr)
     for i in range(count):
         node = f"bench-{i % NODES:03d}"
+        client = clients[i % NODES]
         payload = {
             "v": 1,
             "ts": t0 + i // NODES,
@@ -65,25 +100,33 @@ def publish(host: str, port: int, count: int) -> None:
         }
         infos.append(client.publish(f"commons/v1/{node}/air", json.dumps(payload), qos=1))
         if len(infos) >= 5000:
-            for info in infos:
-                info.wait_for_publish(120)
+            for sent in infos:
+                sent.wait_for_publish(120)
             bar.update(len(infos))
             infos.clear()
-    for info in infos:
-        info.wait_for_publish(120)
+    for sent in infos:
+        sent.wait_for_publish(120)
     bar.update(len(infos))
     bar.close()
-    client.disconnect()
-    client.loop_stop()
+    for client in clients:
+        client.disconnect()
+        client.loop_stop()
 
 
-def bare_subscriber(host: str, port: int, count: int) -> float:
+def bare_subscriber(info: StackInfo, count: int) -> float:
     client_id = f"bench-bare-{uuid.uuid4().hex[:8]}"
-    script = [sys.executable, str(HERE / "bare_subscriber.py"), host, str(port), client_id]
-    subprocess.run([*script, str(count), "--prepare"], check=True, timeout=60)
-    publish(host, port, count)
+    account = gateway_account(info, client_id)
+    env = {
+        **os.environ,
+        "BENCH_MQTT_USERNAME": account.username,
+        "BENCH_MQTT_PASSWORD": account.password,
+    }
+    host, port = info.mqtt.host, str(info.mqtt.port)
+    script = [sys.executable, str(HERE / "bare_subscriber.py"), host, port, client_id]
+    subprocess.run([*script, str(count), "--prepare"], check=True, timeout=60, env=env)
+    publish(info, count)
     done = subprocess.run(
-        [*script, str(count)], check=True, timeout=600, capture_output=True, text=True
+        [*script, str(count)], check=True, timeout=600, capture_output=True, text=True, env=env
     )
     result = json.loads(done.stdout)
     assert result["received"] == count, result
@@ -95,15 +138,21 @@ def count_air(influx: InfluxHTTP) -> int:
     return int(series[0]["values"][0][1]) if series else 0
 
 
-def gateway_pipeline(home: Path, host: str, port: int, url: str, count: int) -> float:
+def gateway_pipeline(info: StackInfo, count: int) -> float:
+    home, host, port, url = info.home, info.mqtt.host, info.mqtt.port, info.influx.url
     database = f"bench_{uuid.uuid4().hex[:8]}"
+    gateway_id = f"bench-{uuid.uuid4().hex[:6]}"
+    account = gateway_account(info, gateway_id)
+    password_file = home / f"{gateway_id}.password"
+    write_private(password_file, account.password.encode())
     influx = InfluxHTTP(url, database)
     init_database(influx)
     config = home / "bench-gateway.toml"
     config.write_text(
-        f'[gateway]\nid = "bench"\ndata_dir = "{home / "bench-gateway"}"\n'
+        f'[gateway]\nid = "{gateway_id}"\ndata_dir = "{home / "bench-gateway"}"\n'
         f'registry = "{home / "registry.sqlite"}"\n'
         f'[mqtt]\nhost = "{host}"\nport = {port}\nclient_id = "bench-{database}"\n'
+        f'username = "{account.username}"\npassword_file = "{password_file}"\n'
         f'[influx]\nurl = "{url}"\ndatabase = "{database}"\n'
     )
     log = (home / "bench-gateway.log").open("ab")
@@ -117,7 +166,7 @@ def gateway_pipeline(home: Path, host: str, port: int, url: str, count: int) -> 
     wait_until(lambda: b"subscribed to" in (home / "bench-gateway.log").read_bytes(), 30, "sub")
     first.terminate()
     first.wait(30)
-    publish(host, port, count)
+    publish(info, count)
     started = time.perf_counter()
     gateway = start()
     try:
@@ -147,10 +196,8 @@ def main() -> None:
         stack = Stack(home)
         info = stack.up()
         try:
-            bare_s = bare_subscriber(info.mqtt.host, info.mqtt.port, args.count)
-            pipe_s = gateway_pipeline(
-                home, info.mqtt.host, info.mqtt.port, info.influx.url, args.count
-            )
+            bare_s = bare_subscriber(info, args.count)
+            pipe_s = gateway_pipeline(info, args.count)
         finally:
             stack.down()
     bare_rate = args.count / bare_s

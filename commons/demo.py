@@ -21,15 +21,16 @@ import click
 from tqdm import tqdm
 
 from commons.contract import Kind
+from commons.dynsec import Credentials
 from commons.home import StackInfo, commons_home
 from commons.nodesim import SimNode, SimulatedNode
 from commons.procs import DeadlineExceededError, ProcessRef, wait_until
 from commons.stack import Stack
+from gateway.nodes import NodeAdmin
 from gateway.queue import DurableQueue
 from ingest.dbinit import init_database
 from ingest.export import export_csv
 from ingest.influx import InfluxHTTP
-from ingest.registry import Registry, RegistryError
 
 HISTORY_STEP_S = 300
 STATUS_EVERY_S = 60.0
@@ -48,16 +49,10 @@ class _Interrupted(Exception):
     pass
 
 
-def _register(home: Path) -> None:
-    registry = Registry(home / "registry.sqlite")
-    try:
-        for node in DEMO_NODES:
-            try:
-                registry.add(node.node_id, node.area)
-            except RegistryError:
-                registry.set_area(node.node_id, node.area)
-    finally:
-        registry.close()
+def _register(info: StackInfo) -> dict[str, Credentials]:
+    """Each demo node registered with its own MQTT credentials, as ``commons node add`` does."""
+    nodes = NodeAdmin(info)
+    return {node.node_id: nodes.ensure(node.node_id, node.area) for node in DEMO_NODES}
 
 
 def _start_gateway(home: Path) -> tuple[subprocess.Popen[bytes], Path]:
@@ -149,7 +144,7 @@ def run_demo(duration: float | None, interval: float) -> None:
     echo(f"  InfluxDB     {info.influx.url} (database {info.influx.database})")
     influx = InfluxHTTP(info.influx.url, info.influx.database)
     init_database(influx)
-    _register(home)
+    credentials = _register(info)
     areas = sorted({node.area for node in DEMO_NODES})
     echo(f"  {len(DEMO_NODES)} nodes in {len(areas)} neighbourhoods: {', '.join(areas)}")
 
@@ -160,7 +155,10 @@ def run_demo(duration: float | None, interval: float) -> None:
     proc, gateway_log = _start_gateway(home)
     gateway = ProcessRef.of(proc.pid)
     echo(f"  gateway      pid {proc.pid}, log {gateway_log}")
-    nodes = [SimulatedNode(node, info.mqtt.host, info.mqtt.port) for node in DEMO_NODES]
+    nodes = [
+        SimulatedNode(node, info.mqtt.host, info.mqtt.port, credentials[node.node_id])
+        for node in DEMO_NODES
+    ]
     started = time.monotonic()
     now = int(time.time())
     history_start = now - now % HISTORY_STEP_S - 86400

@@ -25,9 +25,60 @@ def commons_home() -> Path:
 
 
 @dataclass(frozen=True)
+class Account:
+    """An MQTT username and the file (mode 0600) that holds its password."""
+
+    username: str
+    password_file: Path
+
+    def password(self) -> str:
+        return self.password_file.read_text().strip()
+
+    def to_json(self) -> dict[str, str]:
+        return {"username": self.username, "password_file": str(self.password_file)}
+
+    @classmethod
+    def from_json(cls, raw: object) -> Account | None:
+        if not isinstance(raw, dict):
+            return None
+        return cls(str(raw["username"]), Path(raw["password_file"]))
+
+
+@dataclass(frozen=True)
 class MqttEndpoint:
     host: str
     port: int
+    # The TLS listener and the CA that signed its certificate (None: no TLS listener).
+    tls_port: int | None = None
+    ca_file: Path | None = None
+    # The access administrator (dynamic-security control API) and the local gateway's user.
+    admin: Account | None = None
+    gateway: Account | None = None
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"host": self.host, "port": self.port}
+        if self.tls_port is not None:
+            out["tls_port"] = self.tls_port
+        if self.ca_file is not None:
+            out["ca_file"] = str(self.ca_file)
+        if self.admin is not None:
+            out["admin"] = self.admin.to_json()
+        if self.gateway is not None:
+            out["gateway"] = self.gateway.to_json()
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, object]) -> MqttEndpoint:
+        tls_port = raw.get("tls_port")
+        ca_file = raw.get("ca_file")
+        return cls(
+            host=str(raw["host"]),
+            port=int(str(raw["port"])),
+            tls_port=int(str(tls_port)) if tls_port is not None else None,
+            ca_file=Path(str(ca_file)) if ca_file is not None else None,
+            admin=Account.from_json(raw.get("admin")),
+            gateway=Account.from_json(raw.get("gateway")),
+        )
 
 
 @dataclass(frozen=True)
@@ -46,7 +97,7 @@ class StackInfo:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "mqtt": {"host": self.mqtt.host, "port": self.mqtt.port},
+            "mqtt": self.mqtt.to_json(),
             "influx": {"url": self.influx.url, "database": self.influx.database},
         }
 
@@ -61,7 +112,7 @@ def load_stack(home: Path | None = None) -> StackInfo:
         raise StackNotFoundError(path) from exc
     return StackInfo(
         home=home,
-        mqtt=MqttEndpoint(host=str(raw["mqtt"]["host"]), port=int(raw["mqtt"]["port"])),
+        mqtt=MqttEndpoint.from_json(raw["mqtt"]),
         influx=InfluxEndpoint(
             url=str(raw["influx"]["url"]), database=str(raw["influx"]["database"])
         ),

@@ -18,6 +18,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from commons.contract import Kind, topic_for
+from commons.dynsec import Credentials
 
 FIRMWARE = "sim-0.1"
 
@@ -95,11 +96,12 @@ def noise_reading(
 class SimulatedNode:
     """One node's MQTT session and its reading generator."""
 
-    def __init__(self, node: SimNode, host: str, port: int) -> None:
+    def __init__(self, node: SimNode, host: str, port: int, credentials: Credentials) -> None:
         self.node = node
         self.seq = 0
         self.rng = random.Random(node.seed)
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sim-{node.node_id}")
+        self.client.username_pw_set(credentials.username, credentials.password)
         self.client.will_set(
             topic_for(node.node_id, Kind.STATUS),
             json.dumps({"v": 1, "state": "offline"}),
@@ -107,11 +109,22 @@ class SimulatedNode:
             retain=True,
         )
         connected = threading.Event()
-        self.client.on_connect = lambda *args: connected.set()
+        refused: list[object] = []
+
+        def on_connect(
+            client: mqtt.Client, userdata: object, flags: object, rc: Any, props: object
+        ) -> None:
+            if rc.is_failure:
+                refused.append(rc)
+            connected.set()
+
+        self.client.on_connect = on_connect
         self.client.connect(host, port)
         self.client.loop_start()
-        if not connected.wait(10):
-            raise TimeoutError(f"{node.node_id}: broker mqtt://{host}:{port} did not answer")
+        if not connected.wait(10) or refused:
+            self.client.loop_stop()
+            reason = f"refused ({refused[0]})" if refused else "did not answer"
+            raise ConnectionError(f"{node.node_id}: broker mqtt://{host}:{port} {reason}")
         self._pending: list[mqtt.MQTTMessageInfo] = []
 
     def reading(self, ts: int, period: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ ports and the same data. ``stack.json`` describes the services for every other c
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -14,11 +15,15 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
-from commons.home import STACK_FILE, InfluxEndpoint, MqttEndpoint, StackInfo
+from commons import access
+from commons.dynsec import BrokerUnreachableError, Credentials, Dynsec, write_initial_config
+from commons.home import STACK_FILE, Account, InfluxEndpoint, MqttEndpoint, StackInfo
 from commons.procs import ProcessRef, free_port, port_open
+from commons.tlsgen import ensure_tls, write_private
 
 HOST = "127.0.0.1"
 DATABASE = "commons"
@@ -45,6 +50,25 @@ class MissingBinaryError(Exception):
         )
         self.binary = binary
         self.package = package
+
+
+class MissingPluginError(MissingBinaryError):
+    """Mosquitto's dynamic-security plugin is not where Debian's package puts it."""
+
+    def __init__(self, searched: list[str]) -> None:
+        Exception.__init__(
+            self,
+            f"Mosquitto's dynamic-security plugin ({DYNSEC_PLUGIN}) is not installed "
+            f"(searched {', '.join(searched) or 'nothing'}): run "
+            "'sudo apt-get install -y mosquitto' (Debian's mosquitto package ships it)",
+        )
+        self.binary = DYNSEC_PLUGIN
+        self.package = MOSQUITTO.package
+        self.searched = searched
+
+
+class AccessSetupError(Exception):
+    """The broker runs but its clients and roles could not be set up."""
 
 
 class ServiceStartError(Exception):
@@ -77,6 +101,31 @@ SBIN_PATH = "/usr/sbin:/usr/local/sbin:/sbin"
 SBIN_PATH_ENV = "COMMONS_SBIN_PATH"
 
 
+# Where Debian's mosquitto package installs the plugin (multiarch), then other usual places.
+# $COMMONS_PLUGIN_PATH replaces this list of folders.
+DYNSEC_PLUGIN = "mosquitto_dynamic_security.so"
+PLUGIN_PATH = "/usr/lib/*-linux-*:/usr/lib:/usr/local/lib:/usr/lib/mosquitto"
+PLUGIN_PATH_ENV = "COMMONS_PLUGIN_PATH"
+
+SECRETS_DIR = "secrets"
+ADMIN_USER = "commons-admin"
+DYNSEC_FILE = "dynamic-security.json"
+
+
+def find_dynsec_plugin() -> Path:
+    """Absolute path of Mosquitto's dynamic-security plugin."""
+    searched = []
+    for pattern in os.environ.get(PLUGIN_PATH_ENV, PLUGIN_PATH).split(os.pathsep):
+        if not pattern:
+            continue
+        for folder in sorted(glob.glob(pattern)) or [pattern]:
+            searched.append(folder)
+            candidate = Path(folder) / DYNSEC_PLUGIN
+            if candidate.is_file():
+                return candidate
+    raise MissingPluginError(searched)
+
+
 def find_binary(service: Service) -> str:
     """Absolute path of the service's binary, from PATH or else from the sbin folders."""
     path = shutil.which(service.binary) or shutil.which(
@@ -98,14 +147,14 @@ class Stack:
     def _state_path(self) -> Path:
         return self.home / STATE_FILE
 
-    def _load_state(self) -> dict[str, dict[str, int]]:
+    def _load_state(self) -> dict[str, dict[str, Any]]:
         try:
-            state: dict[str, dict[str, int]] = json.loads(self._state_path().read_text())
+            state: dict[str, dict[str, Any]] = json.loads(self._state_path().read_text())
         except FileNotFoundError:
             return {}
         return state
 
-    def _save_state(self, state: dict[str, dict[str, int]]) -> None:
+    def _save_state(self, state: dict[str, dict[str, Any]]) -> None:
         self._atomic_write(self._state_path(), json.dumps(state, indent=2))
 
     @staticmethod
@@ -114,10 +163,10 @@ class Stack:
         tmp.write_text(text)
         tmp.replace(path)
 
-    def _ports(self, state: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    def _ports(self, state: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Ports chosen the first time and kept thereafter."""
         ports = {}
-        for key, names in (("mosquitto", ("port",)), ("influxdb", ("http", "rpc"))):
+        for key, names in (("mosquitto", ("port", "tls")), ("influxdb", ("http", "rpc"))):
             entry = dict(state.get(key, {}))
             for name in names:
                 if name not in entry:
@@ -127,15 +176,25 @@ class Stack:
 
     def info(self) -> StackInfo:
         state = self._load_state()
+        mosquitto = state["mosquitto"]
+        secrets = self.home / SECRETS_DIR
+        gateway = state.get("access", {}).get("gateway")
         return StackInfo(
             home=self.home,
-            mqtt=MqttEndpoint(host=HOST, port=state["mosquitto"]["port"]),
+            mqtt=MqttEndpoint(
+                host=HOST,
+                port=mosquitto["port"],
+                tls_port=mosquitto.get("tls"),
+                ca_file=self.home / "tls" / "ca.pem" if "tls" in mosquitto else None,
+                admin=Account(ADMIN_USER, secrets / "mqtt-admin.password"),
+                gateway=(Account(gateway, secrets / "mqtt-gateway.password") if gateway else None),
+            ),
             influx=InfluxEndpoint(
                 url=f"http://{HOST}:{state['influxdb']['http']}", database=DATABASE
             ),
         )
 
-    def _process(self, state: dict[str, dict[str, int]], service: Service) -> ProcessRef | None:
+    def _process(self, state: dict[str, dict[str, Any]], service: Service) -> ProcessRef | None:
         entry = state.get(service.name, {})
         if "pid" not in entry:
             return None
@@ -144,37 +203,78 @@ class Stack:
 
     # -- configuration ----------------------------------------------------------------
 
-    def _mosquitto_config(self, port: int) -> Path:
+    def _mosquitto_config(self, port: int, tls_port: int, plugin: Path) -> tuple[Path, bool]:
+        """Write the broker's configuration; return it and whether it changed."""
         root = self.home / "mosquitto"
         (root / "data").mkdir(parents=True, exist_ok=True)
+        os.chmod(root, 0o700)  # the plugin's state holds password hashes
+        tls = self.home / "tls"
         conf = root / "mosquitto.conf"
-        conf.write_text(
-            "\n".join(
-                [
-                    "# Generated by 'commons stack up'; edits are overwritten.",
-                    "per_listener_settings false",
-                    # Started as root, mosquitto switches to the 'mosquitto' user, which cannot
-                    # write its log or persistence under this home: stay the user who owns it.
-                    *(["user root"] if os.geteuid() == 0 else []),
-                    f"listener {port} {HOST}",
-                    "allow_anonymous true",
-                    "persistence true",
-                    f"persistence_location {root / 'data'}/",
-                    "autosave_interval 30",
-                    f"max_queued_messages {MOSQUITTO_MAX_QUEUED}",
-                    "max_queued_bytes 0",
-                    f"max_inflight_messages {MOSQUITTO_MAX_INFLIGHT}",
-                    f"message_size_limit {MOSQUITTO_MESSAGE_LIMIT}",
-                    f"log_dest file {root / 'mosquitto.log'}",
-                    "log_type error",
-                    "log_type warning",
-                    "log_type notice",
-                    "connection_messages true",
-                    "",
-                ]
-            )
+        text = "\n".join(
+            [
+                "# Generated by 'commons stack up'; edits are overwritten.",
+                "per_listener_settings false",
+                # Started as root, mosquitto switches to the 'mosquitto' user, which cannot
+                # write its log or persistence under this home: stay the user who owns it.
+                *(["user root"] if os.geteuid() == 0 else []),
+                "allow_anonymous false",
+                f"plugin {plugin}",
+                f"plugin_opt_config_file {root / DYNSEC_FILE}",
+                "persistence true",
+                f"persistence_location {root / 'data'}/",
+                "autosave_interval 30",
+                f"max_queued_messages {MOSQUITTO_MAX_QUEUED}",
+                "max_queued_bytes 0",
+                f"max_inflight_messages {MOSQUITTO_MAX_INFLIGHT}",
+                f"message_size_limit {MOSQUITTO_MESSAGE_LIMIT}",
+                f"log_dest file {root / 'mosquitto.log'}",
+                "log_type error",
+                "log_type warning",
+                "log_type notice",
+                "connection_messages true",
+                f"listener {port} {HOST}",
+                f"listener {tls_port} {HOST}",
+                f"cafile {tls / 'ca.pem'}",
+                f"certfile {tls / 'server.pem'}",
+                f"keyfile {tls / 'server.key'}",
+                "tls_version tlsv1.2",
+                "",
+            ]
         )
-        return conf
+        changed = not conf.exists() or conf.read_text() != text
+        if changed:
+            conf.write_text(text)
+        return conf, changed
+
+    def _secrets(self, state: dict[str, dict[str, Any]]) -> tuple[Credentials, Credentials]:
+        """The admin's and the local gateway's credentials, generated once, files 0600."""
+        folder = self.home / SECRETS_DIR
+        folder.mkdir(exist_ok=True)
+        os.chmod(folder, 0o700)
+        entry = state.setdefault("access", {})
+        entry.setdefault("gateway", access.default_gateway_id())
+        out = []
+        for name, username in (("admin", ADMIN_USER), ("gateway", entry["gateway"])):
+            path = folder / f"mqtt-{name}.password"
+            if not path.exists():
+                write_private(path, (Credentials.generate(username).password + "\n").encode())
+            out.append(Credentials(username, path.read_text().strip()))
+        return out[0], out[1]
+
+    def _configure_access(self, info: StackInfo, gateway: Credentials) -> None:
+        """Roles and the local gateway's client, through the control API (idempotent)."""
+        assert info.mqtt.admin is not None
+        admin = Credentials(info.mqtt.admin.username, info.mqtt.admin.password())
+        try:
+            with Dynsec(info.mqtt.host, info.mqtt.port, admin) as dynsec:
+                access.ensure_shared_roles(dynsec)
+                if dynsec.get_client(gateway.username) is None:
+                    access.add_gateway(dynsec, gateway.username, gateway.password)
+        except BrokerUnreachableError as exc:
+            raise AccessSetupError(
+                f"cannot set up MQTT access as {admin.username}: {exc} "
+                f"(see {self.home / 'mosquitto' / 'mosquitto.log'})"
+            ) from None
 
     def _influx_config(self, http: int, rpc: int) -> Path:
         root = self.home / "influxdb"
@@ -217,18 +317,28 @@ bind-address = "{HOST}:{rpc}"
     def up(self) -> StackInfo:
         """Start whichever service is not running; return once both answer."""
         binaries = {service.name: find_binary(service) for service in SERVICES}
+        plugin = find_dynsec_plugin()
         self.home.mkdir(parents=True, exist_ok=True)
         state = self._load_state()
         ports = self._ports(state)
+        admin, gateway = self._secrets(state)
+        self._save_state(state)
+        ensure_tls(self.home / "tls")
+        write_initial_config(self.home / "mosquitto" / DYNSEC_FILE, admin)
         for service in SERVICES:
             entry = ports[service.name]
-            if self._process(state, service) is not None:
+            running = self._process(state, service)
+            if service is MOSQUITTO:
+                conf, changed = self._mosquitto_config(entry["port"], entry["tls"], plugin)
+                if running is not None and changed:
+                    running.stop()  # an older configuration: restart with this one
+                    running = None
+            if running is not None:
                 continue
             if service is MOSQUITTO:
-                conf = self._mosquitto_config(entry["port"])
                 argv = [binaries["mosquitto"], "-c", str(conf)]
                 log = self.home / "mosquitto" / "stdout.log"
-                busy = [entry["port"]]
+                busy = [entry["port"], entry["tls"]]
             else:
                 conf = self._influx_config(entry["http"], entry["rpc"])
                 argv = [binaries["influxdb"], "-config", str(conf)]
@@ -253,9 +363,10 @@ bind-address = "{HOST}:{rpc}"
         info = self.info()
         self._atomic_write(self.home / STACK_FILE, json.dumps(info.to_json(), indent=2) + "\n")
         self._wait_ready(state, info)
+        self._configure_access(info, gateway)
         return info
 
-    def _wait_ready(self, state: dict[str, dict[str, int]], info: StackInfo) -> None:
+    def _wait_ready(self, state: dict[str, dict[str, Any]], info: StackInfo) -> None:
         for service in SERVICES:
             if service is MOSQUITTO:
                 log = self.home / "mosquitto" / "mosquitto.log"
@@ -275,7 +386,8 @@ bind-address = "{HOST}:{rpc}"
     @staticmethod
     def _answers(service: Service, info: StackInfo) -> bool:
         if service is MOSQUITTO:
-            return port_open(info.mqtt.host, info.mqtt.port)
+            ports = [info.mqtt.port] + ([info.mqtt.tls_port] if info.mqtt.tls_port else [])
+            return all(port_open(info.mqtt.host, port) for port in ports)
         return influx_ping(info.influx.url)
 
     def down(self, services: tuple[Service, ...] = SERVICES) -> list[str]:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from commons.home import commons_home
 from commons.settings import ConfigError
+
+if TYPE_CHECKING:
+    from gateway.nodes import NodeAdmin
 
 
 @click.group()
@@ -73,66 +77,131 @@ def gateway_status(config_path: Path | None, dead_letters: int) -> None:
     click.echo(json.dumps(report, indent=2))
 
 
+# Exit codes of ``commons node``: what a script needs to tell apart.
+EXIT_CONFLICT = 1  # the node exists already (add) or is unknown (remove)
+EXIT_INVALID = 2  # a bad node id or area (as click's usage errors)
+EXIT_UNREACHABLE = 3  # no local stack, or its broker does not answer the admin
+
+
 @click.group()
 def node() -> None:
-    """The node registry: which nodes exist and their neighbourhoods."""
+    """Nodes: MQTT credentials on the broker and the registry of neighbourhoods.
+
+    Exit codes: 0 done, 1 the node exists already / is unknown, 2 bad id or area,
+    3 no local stack or broker not reachable.
+    """
 
 
-def _registry_path() -> Path:
-    return commons_home() / "registry.sqlite"
+def _node_admin() -> NodeAdmin:
+    from commons.home import StackNotFoundError, load_stack
+    from gateway.nodes import NodeAdmin
+
+    try:
+        return NodeAdmin(load_stack(commons_home()))
+    except StackNotFoundError as exc:
+        _fail(str(exc), EXIT_UNREACHABLE)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"commons: {message}", err=True)
+    sys.exit(code)
 
 
 @node.command("add")
 @click.argument("node_id")
 @click.option("--area", help="Neighbourhood the node belongs to.")
-def node_add(node_id: str, area: str | None) -> None:
-    """Register NODE_ID (lowercase [a-z0-9-], 3-32 characters)."""
-    from ingest.registry import Registry, RegistryError
+@click.option("--host", help="Broker address the node connects to (default: the stack's).")
+@click.option("--wifi-ssid", help="Wi-Fi network written into the node's config file.")
+@click.option(
+    "--wifi-password",
+    envvar="COMMONS_WIFI_PASSWORD",
+    help="Its password (or $COMMONS_WIFI_PASSWORD).",
+)
+def node_add(
+    node_id: str,
+    area: str | None,
+    host: str | None,
+    wifi_ssid: str | None,
+    wifi_password: str | None,
+) -> None:
+    """Create NODE_ID's MQTT credentials and register it (id: lowercase [a-z0-9-], 3-32).
 
-    registry = Registry(_registry_path())
+    Prints JSON with the node's MQTT username, password, broker and topic prefix, and the
+    CA to pin for TLS; writes the node's config file ($COMMONS_HOME/nodes/NODE_ID.json,
+    mode 0600) for provisioning.
+    """
+    from commons.access import AccessNotConfiguredError
+    from commons.dynsec import BrokerUnreachableError
+    from gateway.nodes import NodeExistsError, Wifi
+    from ingest.registry import RegistryError
+
+    admin = _node_admin()
+    wifi = Wifi(wifi_ssid, wifi_password or "") if wifi_ssid else None
     try:
-        added = registry.add(node_id, area)
+        account = admin.add(node_id, area, host=host, wifi=wifi)
     except RegistryError as exc:
-        click.echo(f"commons: {exc}", err=True)
-        sys.exit(2)
-    finally:
-        registry.close()
-    click.echo(json.dumps({"node": added.id, "area": added.area}))
+        _fail(str(exc), EXIT_INVALID)
+    except NodeExistsError as exc:
+        _fail(str(exc), EXIT_CONFLICT)
+    except (BrokerUnreachableError, AccessNotConfiguredError) as exc:
+        _fail(str(exc), EXIT_UNREACHABLE)
+    click.echo(json.dumps(account.to_json(), indent=2))
 
 
 @node.command("remove")
 @click.argument("node_id")
 def node_remove(node_id: str) -> None:
-    """Remove NODE_ID from the registry."""
-    from ingest.registry import Registry, RegistryError
+    """Revoke NODE_ID's credentials (its connection is dropped at once) and unregister it."""
+    from commons.access import AccessNotConfiguredError
+    from commons.dynsec import BrokerUnreachableError
+    from gateway.nodes import UnknownNodeError
 
-    registry = Registry(_registry_path())
+    admin = _node_admin()
     try:
-        registry.remove(node_id)
-    except RegistryError as exc:
-        click.echo(f"commons: {exc}", err=True)
-        sys.exit(2)
-    finally:
-        registry.close()
+        admin.remove(node_id)
+    except UnknownNodeError as exc:
+        _fail(str(exc), EXIT_CONFLICT)
+    except (BrokerUnreachableError, AccessNotConfiguredError) as exc:
+        _fail(str(exc), EXIT_UNREACHABLE)
     click.echo(f"removed {node_id}")
 
 
 @node.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def node_list(as_json: bool) -> None:
-    """List registered nodes."""
-    from ingest.registry import Registry
+    """List nodes: area, and whether they hold MQTT credentials.
 
-    registry = Registry(_registry_path())
+    If the broker does not answer, the registry is listed with credentials unknown ('?').
+    """
+    from commons.access import AccessNotConfiguredError
+    from commons.dynsec import BrokerUnreachableError
+
+    admin = _node_admin()
     try:
-        nodes = registry.nodes()
-    finally:
-        registry.close()
+        nodes = admin.list()
+    except (BrokerUnreachableError, AccessNotConfiguredError) as exc:
+        click.echo(f"commons: warning: {exc}; credentials unknown", err=True)
+        nodes = admin.list(ask_broker=False)
     if as_json:
-        click.echo(json.dumps([{"node": n.id, "area": n.area} for n in nodes], indent=2))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "node": n.node_id,
+                        "area": n.area,
+                        "registered": n.registered,
+                        "credentials": n.credentials,
+                    }
+                    for n in nodes
+                ],
+                indent=2,
+            )
+        )
         return
     for n in nodes:
-        click.echo(f"{n.id:32} {n.area or '-'}")
+        creds = {True: "credentials", False: "no-credentials", None: "?"}[n.credentials]
+        registered = "" if n.registered else "  (not in the registry)"
+        click.echo(f"{n.node_id:32} {n.area or '-':20} {creds}{registered}")
 
 
 @node.command("provision")

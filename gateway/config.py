@@ -6,13 +6,22 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from commons.home import StackNotFoundError, commons_home, load_stack
+from commons.home import Account, StackNotFoundError, commons_home, load_stack
 from commons.settings import ConfigError, Section, load_toml
 from gateway.serial_config import SERIAL_KEYS, SerialSensorSettings, parse_serial
 
 KNOWN_KEYS = {
     "gateway": {"id", "data_dir", "registry", "status_interval", "queue_max_bytes"},
-    "mqtt": {"host", "port", "client_id", "username", "password", "password_file", "keepalive"},
+    "mqtt": {
+        "host",
+        "port",
+        "client_id",
+        "username",
+        "password",
+        "password_file",
+        "keepalive",
+        "tls_ca",
+    },
     "influx": {
         "url",
         "database",
@@ -35,6 +44,8 @@ class MqttSettings:
     username: str | None
     password: str | None
     keepalive: int
+    # TLS to the broker, verified against this CA certificate (PEM); None: plain MQTT.
+    tls_ca: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -73,14 +84,20 @@ class GatewaySettings:
         mq = root.section("mqtt")
         ix = root.section("influx")
 
-        def stack_default() -> tuple[str, int, str, str]:
+        def stack_default() -> tuple[str, int, str, str, Account | None]:
             try:
                 info = load_stack(home)
             except StackNotFoundError as exc:
                 raise ConfigError(
                     path, "mqtt.host", f"not set, and no local stack to default to ({exc})"
                 ) from None
-            return info.mqtt.host, info.mqtt.port, info.influx.url, info.influx.database
+            return (
+                info.mqtt.host,
+                info.mqtt.port,
+                info.influx.url,
+                info.influx.database,
+                info.mqtt.gateway,
+            )
 
         needs_stack = any(
             key not in section_data
@@ -90,9 +107,14 @@ class GatewaySettings:
                 (data.get("influx", {}), "url"),
             )
         )
-        host, port, url, database = stack_default() if needs_stack else ("", 0, "", "commons")
+        host, port, url, database, account = (
+            stack_default() if needs_stack else ("", 0, "", "commons", None)
+        )
+        # The local stack's gateway user, unless the file names a broker of its own.
+        if "host" in data.get("mqtt", {}) or "username" in data.get("mqtt", {}):
+            account = None
 
-        gateway_id = gw.get("id", str, _default_gateway_id())
+        gateway_id = gw.get("id", str, account.username if account else _default_gateway_id())
         data_dir = Path(gw.get("data_dir", str, str(home / "gateway"))).expanduser()
         registry = Path(gw.get("registry", str, str(home / "registry.sqlite"))).expanduser()
         status_interval = gw.positive("status_interval", float, 10.0)
@@ -101,9 +123,10 @@ class GatewaySettings:
             host=mq.get("host", str, host),
             port=mq.positive("port", int, port),
             client_id=mq.get("client_id", str, f"commons-gateway-{gateway_id}"),
-            username=mq.get("username", str, "") or None,
-            password=mq.secret("password", "COMMONS_MQTT_PASSWORD"),
+            username=mq.get("username", str, account.username if account else "") or None,
+            password=_stack_password(mq.secret("password", "COMMONS_MQTT_PASSWORD"), account),
             keepalive=mq.positive("keepalive", int, 30),
+            tls_ca=_optional_path(mq.get("tls_ca", str, "")),
         )
         influx = InfluxSettings(
             url=ix.get("url", str, url),
@@ -129,6 +152,21 @@ class GatewaySettings:
             source=path,
             serial=parse_serial(serial_tables, path),
         )
+
+
+def _stack_password(configured: str | None, account: Account | None) -> str | None:
+    if configured is not None or account is None:
+        return configured
+    try:
+        return account.password()
+    except OSError as exc:
+        raise ConfigError(
+            None, "mqtt.password", f"the local stack's {account.password_file}: {exc}"
+        ) from None
+
+
+def _optional_path(value: str) -> Path | None:
+    return Path(value).expanduser() if value else None
 
 
 def _default_gateway_id() -> str:

@@ -73,6 +73,8 @@ class Ingress:
         )
         if cfg.username:
             client.username_pw_set(cfg.username, cfg.password)
+        if cfg.tls_ca is not None:
+            client.tls_set(ca_certs=str(cfg.tls_ca))
         client.will_set(
             gateway_status_topic(self.settings.gateway_id),
             json.dumps({"v": 1, "state": "offline"}),

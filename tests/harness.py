@@ -17,9 +17,13 @@ from typing import Any, Protocol
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from commons import access
 from commons.contract import gateway_status_topic
+from commons.dynsec import Acl, Credentials, Dynsec
 from commons.home import StackInfo
 from commons.procs import wait_until
+from commons.tlsgen import write_private
+from gateway.nodes import NodeAdmin, NodeExistsError
 from gateway.queue import DurableQueue
 from ingest.dbinit import init_database
 from ingest.influx import InfluxHTTP
@@ -27,6 +31,95 @@ from ingest.influx import InfluxHTTP
 COMMONS = Path(sys.executable).parent / "commons"
 READY_TIMEOUT_S = 30.0
 CLI_TIMEOUT_S = 120.0
+CONNECT_TIMEOUT_S = 10.0
+# A test-only role: may publish on any topic under commons/v1/, as no real client may. Used to
+# put malformed topics and payloads in front of the gateway.
+RELAY_ROLE = "test-relay"
+
+
+# -- credentials, made through the broker's control API as the product does -----------------
+
+
+def admin(stack: StackInfo) -> Dynsec:
+    """A control-API session as the stack's admin (use with ``with``)."""
+    assert stack.mqtt.admin is not None
+    account = stack.mqtt.admin
+    return Dynsec(
+        stack.mqtt.host, stack.mqtt.port, Credentials(account.username, account.password())
+    )
+
+
+def node_credentials(
+    stack: StackInfo, node_id: str, area: str | None = None, registry: Path | None = None
+) -> Credentials:
+    """Fresh credentials for ``node_id`` by the code path of ``commons node add``.
+
+    A node made earlier in the session is removed first (its connection, if any, drops).
+    """
+    nodes = NodeAdmin(stack, registry)
+    try:
+        return nodes.add(node_id, area).credentials
+    except NodeExistsError:
+        nodes.remove(node_id)
+        return nodes.add(node_id, area).credentials
+
+
+def relay_credentials(stack: StackInfo) -> Credentials:
+    """A test-only client that may publish anywhere under ``commons/v1/``."""
+    credentials = Credentials.generate(f"relay-{uuid.uuid4().hex[:8]}")
+    with admin(stack) as dynsec:
+        dynsec.create_role(RELAY_ROLE, [Acl("publishClientSend", "commons/v1/#")])
+        dynsec.create_client(credentials, [RELAY_ROLE])
+    return credentials
+
+
+def monitor_credentials(stack: StackInfo) -> Credentials:
+    """A read-only client (the ``monitor`` role dashboards use)."""
+    with admin(stack) as dynsec:
+        return access.add_monitor(dynsec, f"monitor-{uuid.uuid4().hex[:8]}")
+
+
+def gateway_credentials(stack: StackInfo, gateway_id: str) -> Credentials:
+    with admin(stack) as dynsec:
+        return access.add_gateway(dynsec, gateway_id)
+
+
+def connect(
+    stack: StackInfo,
+    credentials: Credentials | None,
+    client_id: str | None = None,
+    tls_ca: Path | None = None,
+    **options: Any,
+) -> mqtt.Client:
+    """A started paho client connected with ``credentials``; raises if refused."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id or f"test-{uuid.uuid4().hex[:8]}",
+        protocol=mqtt.MQTTv311,
+        **options,
+    )
+    if credentials is not None:
+        client.username_pw_set(credentials.username, credentials.password)
+    port = stack.mqtt.port
+    if tls_ca is not None:
+        client.tls_set(ca_certs=str(tls_ca))
+        assert stack.mqtt.tls_port is not None
+        port = stack.mqtt.tls_port
+    outcome: list[Any] = []
+    answered = threading.Event()
+
+    def on_connect(c: mqtt.Client, userdata: object, flags: object, rc: Any, props: object) -> None:
+        outcome.append(rc)
+        answered.set()
+
+    client.on_connect = on_connect
+    client.connect(stack.mqtt.host, port)
+    client.loop_start()
+    if not answered.wait(CONNECT_TIMEOUT_S) or outcome[0].is_failure:
+        client.loop_stop()
+        client.disconnect()
+        raise ConnectionRefusedError(f"broker refused {credentials}: {outcome}")
+    return client
 
 
 class RunCommons(Protocol):
@@ -51,6 +144,9 @@ class GatewayProcess:
         self.gateway_id = f"gw-{uuid.uuid4().hex[:8]}"
         self.config = workdir / "gateway.toml"
         self.log = workdir / "gateway.log"
+        self.credentials = gateway_credentials(stack, self.gateway_id)
+        password_file = workdir / "mqtt-gateway.password"
+        write_private(password_file, self.credentials.password.encode())
         settings: dict[str, dict[str, Any]] = {
             "gateway": {
                 "id": self.gateway_id,
@@ -58,7 +154,12 @@ class GatewayProcess:
                 "registry": str(workdir / "registry.sqlite"),
                 "status_interval": 1.0,
             },
-            "mqtt": {"host": stack.mqtt.host, "port": stack.mqtt.port},
+            "mqtt": {
+                "host": stack.mqtt.host,
+                "port": stack.mqtt.port,
+                "username": self.credentials.username,
+                "password_file": str(password_file),
+            },
             "influx": {"url": stack.influx.url, "database": database, "timeout": 5.0},
         }
         for key, value in overrides.items():
@@ -148,18 +249,20 @@ def _toml(settings: dict[str, dict[str, Any]]) -> str:
 
 
 class Publisher:
-    """A node's MQTT connection: publishes at QoS 1 and waits for every PUBACK."""
+    """A node's MQTT connection: publishes at QoS 1 and waits for every PUBACK.
 
-    def __init__(self, stack: StackInfo, client_id: str | None = None) -> None:
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id or f"pub-{uuid.uuid4().hex[:8]}"
-        )
-        connected = threading.Event()
-        self.client.on_connect = lambda *args: connected.set()
-        self.client.connect(stack.mqtt.host, stack.mqtt.port)
-        self.client.loop_start()
-        if not connected.wait(10):
-            raise TimeoutError("publisher could not connect")
+    Without ``credentials`` it connects as a test-only relay that may publish on any topic
+    under ``commons/v1/`` (for tests about the gateway, not about access).
+    """
+
+    def __init__(
+        self,
+        stack: StackInfo,
+        credentials: Credentials | None = None,
+        client_id: str | None = None,
+    ) -> None:
+        self.credentials = credentials or relay_credentials(stack)
+        self.client = connect(stack, self.credentials, client_id or f"pub-{uuid.uuid4().hex[:8]}")
         self._infos: list[mqtt.MQTTMessageInfo] = []
 
     def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> None:
@@ -183,12 +286,11 @@ class Publisher:
 def watching_status(stack: StackInfo, gateway_id: str) -> Iterator[list[dict[str, Any]]]:
     """Collect the gateway's status messages (the retained one first) while in the block."""
     seen: list[dict[str, Any]] = []
-    client = mqtt.Client(CallbackAPIVersion.VERSION2)
     topic = gateway_status_topic(gateway_id)
-    client.on_connect = lambda c, *args: c.subscribe(topic, qos=1)
+    client = connect(stack, monitor_credentials(stack))
     client.on_message = lambda c, userdata, msg: seen.append(json.loads(msg.payload))
-    client.connect(stack.mqtt.host, stack.mqtt.port)
-    client.loop_start()
+    client.on_connect = lambda c, *args: c.subscribe(topic, qos=1)  # again after a reconnect
+    client.subscribe(topic, qos=1)
     try:
         yield seen
     finally:

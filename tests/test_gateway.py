@@ -16,6 +16,8 @@ from harness import (
     air_payload,
     count_points,
     influx_for,
+    node_credentials,
+    relay_credentials,
     rows,
     running_gateway,
     wait_for_count,
@@ -49,7 +51,7 @@ def test_readings_from_several_publishers_arrive_exactly_and_value_by_value(
     nodes = ["north-1", "south-1", "east-1"]
     sent: dict[tuple[str, int], dict[str, float]] = {}
     with running_gateway(stack, tmp_path, database):
-        publishers = [Publisher(stack) for _ in nodes]
+        publishers = [Publisher(stack, node_credentials(stack, node)) for node in nodes]
 
         def publish(node: str, publisher: Publisher) -> None:
             for i in range(per_node):
@@ -101,7 +103,8 @@ def test_malformed_messages_are_dead_lettered_and_cost_no_valid_one(
     assert len(invalid) >= 30 and valid
     t0 = int(time.time()) - 7200
     with running_gateway(stack, tmp_path, database) as gateway:
-        publisher = Publisher(stack)
+        # Malformed topics name nodes no credentials exist for: a test-only relay sends them.
+        publisher = Publisher(stack, relay_credentials(stack))
         expected_valid = 0
         for i, case in enumerate(invalid):
             publisher.publish(case.topic, case.payload)
@@ -148,7 +151,7 @@ def test_sigkill_while_messages_flow_loses_nothing(stack: StackInfo, tmp_path: P
     t0 = int(time.time()) - 4 * 3600
     gateway.start()
     try:
-        publisher = Publisher(stack)
+        publisher = Publisher(stack, node_credentials(stack, "kill-1"))
         done = threading.Event()
 
         def publish() -> None:
@@ -194,7 +197,7 @@ def test_influxdb_outage_is_ridden_out_and_the_backlog_drains(
     with running_gateway(stack, tmp_path, database) as gateway:
         local.down((INFLUXDB,))
         try:
-            publisher = Publisher(stack)
+            publisher = Publisher(stack, node_credentials(stack, "outage-1"))
             for i in range(total):
                 publisher.publish_json("commons/v1/outage-1/air", air_payload(i, t0 + i, pm1=i))
             publisher.close()
@@ -223,7 +226,7 @@ def test_a_point_influxdb_refuses_is_dead_lettered_and_the_rest_is_written(
     # A string co2 already stored: every float co2 in the same shard is a type conflict.
     assert influx.write([f'air,node=conflict-0 co2="high" {t0 - 1}']).status == 204
     with running_gateway(stack, tmp_path, database) as gateway:
-        publisher = Publisher(stack)
+        publisher = Publisher(stack, node_credentials(stack, "conflict-1"))
         bad = set()
         for i in range(40):
             values: dict[str, float] = {"pm2_5": float(i)}
@@ -262,7 +265,7 @@ def test_broker_restart_keeps_messages_queued_for_the_gateway_session(
     gateway.stop()
     total = 2000
     t0 = int(time.time()) - 8 * 3600
-    publisher = Publisher(stack)
+    publisher = Publisher(stack, node_credentials(stack, "restart-1"))
     for i in range(total):
         publisher.publish_json("commons/v1/restart-1/air", air_payload(i, t0 + i, pm2_5=i))
     publisher.close()
@@ -285,7 +288,7 @@ def test_gateway_reports_its_counters_on_mqtt_and_in_influxdb(
         running_gateway(stack, tmp_path, database) as gateway,
         watching_status(stack, gateway.gateway_id) as seen,
     ):
-        publisher = Publisher(stack)
+        publisher = Publisher(stack, node_credentials(stack, "status-1"))
         publisher.publish_json("commons/v1/status-1/air", air_payload(0, int(time.time())))
         publisher.publish("commons/v1/status-1/air", b"{not json")
         publisher.close()
@@ -327,7 +330,7 @@ def test_a_full_queue_stops_acknowledging_and_the_broker_keeps_the_rest(
     ):
         local.down((INFLUXDB,))
         try:
-            publisher = Publisher(stack)
+            publisher = Publisher(stack, node_credentials(stack, "full-1"))
             for i in range(total):
                 publisher.publish_json("commons/v1/full-1/air", air_payload(i, t0 + i, pm10=i))
             publisher.close()

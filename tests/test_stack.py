@@ -14,18 +14,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
 import requests
-from harness import RunCommons
-from paho.mqtt.enums import CallbackAPIVersion
+from harness import RunCommons, connect, monitor_credentials, node_credentials
 
 from commons.contract import Kind, topic_for
-from commons.home import STACK_FILE, StackInfo
+from commons.dynsec import Credentials
+from commons.home import STACK_FILE, StackInfo, load_stack
 from commons.procs import ProcessRef, port_open, wait_until
 from commons.stack import (
     INFLUXDB,
     MOSQUITTO,
+    PLUGIN_PATH_ENV,
     SBIN_PATH_ENV,
     SERVICES,
     Service,
@@ -85,14 +85,10 @@ def _influx_query(url: str, query: str, database: str | None = None) -> dict[str
     return body
 
 
-def _mqtt_client() -> mqtt.Client:
-    return mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
-
-
-def _publish_retained(host: str, port: int, topic: str, payload: bytes) -> None:
-    client = _mqtt_client()
-    client.connect(host, port)
-    client.loop_start()
+def _publish_retained(
+    stack: StackInfo, credentials: Credentials, topic: str, payload: bytes
+) -> None:
+    client = connect(stack, credentials)
     try:
         client.publish(topic, payload, qos=1, retain=True).wait_for_publish(timeout=WAIT_S)
     finally:
@@ -100,12 +96,10 @@ def _publish_retained(host: str, port: int, topic: str, payload: bytes) -> None:
         client.loop_stop()
 
 
-def _retained(host: str, port: int, topic: str) -> bytes:
+def _retained(stack: StackInfo, topic: str) -> bytes:
     received: list[bytes] = []
-    client = _mqtt_client()
+    client = connect(stack, monitor_credentials(stack))
     client.on_message = lambda _client, _userdata, message: received.append(bytes(message.payload))
-    client.connect(host, port)
-    client.loop_start()
     try:
         client.subscribe(topic, qos=1)
         wait_until(lambda: bool(received), WAIT_S, f"the retained message on {topic}")
@@ -126,6 +120,13 @@ def test_up_writes_stack_json_and_both_services_answer(
     assert set(info["mqtt"]) >= {"host", "port"}
     assert set(info["influx"]) >= {"url", "database"}
     assert info["mqtt"]["host"] == "127.0.0.1"
+    assert info["mqtt"]["tls_port"] != info["mqtt"]["port"]
+    assert port_open("127.0.0.1", info["mqtt"]["tls_port"])
+    assert Path(info["mqtt"]["ca_file"]).is_file()
+    for account in ("admin", "gateway"):
+        secret = Path(info["mqtt"][account]["password_file"])
+        assert secret.stat().st_mode & 0o777 == 0o600
+        assert secret.read_text().strip() not in (home / STACK_FILE).read_text()
     assert info["influx"]["url"].startswith("http://127.0.0.1:")
     assert info["influx"]["database"] == "commons"
     assert port_open(info["mqtt"]["host"], info["mqtt"]["port"])
@@ -174,7 +175,8 @@ def test_up_after_down_keeps_ports_and_data(run_commons: RunCommons, new_home: N
     home = new_home("home")
     _up(run_commons, home)
     info = _stack_json(home)
-    url, host, port = info["influx"]["url"], info["mqtt"]["host"], info["mqtt"]["port"]
+    url = info["influx"]["url"]
+    stack = load_stack(home)
     _influx_query(url, "CREATE DATABASE kept")
     write = requests.post(
         f"{url}/write",
@@ -184,7 +186,9 @@ def test_up_after_down_keeps_ports_and_data(run_commons: RunCommons, new_home: N
     )
     assert write.status_code == 204, write.text
     last_will = topic_for("n-1", Kind.STATUS)
-    _publish_retained(host, port, last_will, b'{"v":1,"state":"offline"}')
+    _publish_retained(
+        stack, node_credentials(stack, "n-1"), last_will, b'{"v":1,"state":"offline"}'
+    )
 
     assert run_commons("stack", "down", home=home).returncode == 0
     _up(run_commons, home)
@@ -192,7 +196,7 @@ def test_up_after_down_keeps_ports_and_data(run_commons: RunCommons, new_home: N
     assert _stack_json(home) == info
     body = _influx_query(url, "SELECT value FROM probe", database="kept")
     assert body["results"][0]["series"][0]["values"] == [[1750000000, 42.5]]
-    assert _retained(host, port, last_will) == b'{"v":1,"state":"offline"}'
+    assert _retained(stack, last_will) == b'{"v":1,"state":"offline"}'
 
 
 @pytest.mark.parametrize("killed", SERVICES, ids=[service.name for service in SERVICES])
@@ -235,6 +239,24 @@ def test_missing_binary_says_which_package_to_install(
     assert len(lines) == 1, result.stderr
     assert missing.binary in lines[0]
     assert f"apt-get install -y {missing.package}" in lines[0]
+    assert not (home / STACK_FILE).exists()
+    assert _running(home) == {}
+
+
+def test_missing_dynsec_plugin_names_the_package(
+    run_commons: RunCommons, new_home: NewHome, tmp_path: Path
+) -> None:
+    home = new_home("home")
+    empty = tmp_path / "no-plugins"
+    empty.mkdir()
+
+    result = run_commons("stack", "up", home=home, env={PLUGIN_PATH_ENV: str(empty)})
+
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "mosquitto_dynamic_security.so" in lines[0]
+    assert "apt-get install -y mosquitto" in lines[0]
     assert not (home / STACK_FILE).exists()
     assert _running(home) == {}
 

@@ -26,3 +26,8 @@ bench: setup
 clean:
 	-$(BIN)/commons stack down
 	rm -rf .commons
+
+# The files to copy to an ESP32 (mpy-cross output in build/firmware/); prints the mpremote steps.
+.PHONY: firmware
+firmware: setup
+	$(BIN)/python scripts/build_firmware.py

@@ -204,6 +204,12 @@ def node_list(as_json: bool) -> None:
         click.echo(f"{n.node_id:32} {n.area or '-':20} {creds}{registered}")
 
 
+# ``commons node simulate``: simulated nodes running the real firmware (commons/sim).
+from commons.sim.cli import simulate as _simulate  # noqa: E402
+
+node.add_command(_simulate)
+
+
 @node.command("provision")
 @click.argument("node_id")
 @click.option("--port", "port", required=True, help="The node's USB serial device.")

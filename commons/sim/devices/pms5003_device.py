@@ -37,6 +37,7 @@ class PMS5003Device:
     ignore_sleep: keeps running on a sleep command, no acknowledgement
     corrupt / truncate: indexes of data frames sent with a bad checksum / cut short
     garbage: hex bytes sent before every data frame
+    record: keep the commands received in ``commands`` (default on)
     """
 
     def __init__(self, opts):
@@ -51,6 +52,7 @@ class PMS5003Device:
         self.corrupt = opts.get("corrupt", [])
         self.truncate = opts.get("truncate", [])
         self.garbage = bytes.fromhex(opts.get("garbage", ""))
+        self.record = opts.get("record", True)
         self.commands = []
         self.data_sent = 0
         self._inbox = b""
@@ -64,12 +66,25 @@ class PMS5003Device:
     def _next_data(self, now):
         index = self.data_sent
         self.data_sent += 1
-        frame = data_frame(self.values[index % len(self.values)])
-        if index in self.corrupt:
+        frame = data_frame(self.frame_values(index, now))
+        fault = self.frame_fault(index)
+        if fault == "corrupt":
             frame = frame[:31] + bytes([(frame[31] + 1) & 0xFF])
-        if index in self.truncate:
+        elif fault == "truncate":
             frame = frame[:12]
         self._send(now, self.garbage + frame)
+
+    def frame_values(self, index, now):
+        """The words (up to 13) of data frame ``index`` (sent at ``now`` ms)."""
+        return self.values[index % len(self.values)]
+
+    def frame_fault(self, index):
+        """None, "corrupt" (wrong checksum) or "truncate" (cut short) for frame ``index``."""
+        if index in self.corrupt:
+            return "corrupt"
+        if index in self.truncate:
+            return "truncate"
+        return None
 
     def _ack(self, now, command, data):
         if not self.no_ack:
@@ -92,7 +107,8 @@ class PMS5003Device:
             self._command(now, frame[2], frame[4])
 
     def _command(self, now, command, data):
-        self.commands.append([command, data])
+        if self.record:
+            self.commands.append([command, data])
         if command == 0xE4:
             if data == 1:
                 if self.asleep:

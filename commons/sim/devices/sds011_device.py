@@ -30,6 +30,7 @@ class SDS011Device:
     corrupt: indexes of data frames sent with a wrong checksum
     truncate: indexes of data frames cut after 5 bytes
     garbage: bytes sent before every data frame
+    record: keep the commands received in ``commands`` (default on)
     """
 
     def __init__(self, opts):
@@ -46,6 +47,7 @@ class SDS011Device:
         self.corrupt = opts.get("corrupt", [])
         self.truncate = opts.get("truncate", [])
         self.garbage = bytes.fromhex(opts.get("garbage", ""))
+        self.record = opts.get("record", True)
         self.commands = []  # [command, d1, d2] as received
         self.data_sent = 0
         self._inbox = b""
@@ -61,13 +63,26 @@ class SDS011Device:
             return
         index = self.data_sent
         self.data_sent += 1
-        pm2_5, pm10 = self.values[index % len(self.values)]
+        pm2_5, pm10 = self.frame_values(index, now)
         frame = data_frame(pm2_5, pm10, self.device_id)
-        if index in self.corrupt:
+        fault = self.frame_fault(index)
+        if fault == "corrupt":
             frame = frame[:8] + bytes([(frame[8] + 1) & 0xFF]) + frame[9:]
-        if index in self.truncate:
+        elif fault == "truncate":
             frame = frame[:5]
         self._send(now, self.garbage + frame)
+
+    def frame_values(self, index, now):
+        """[pm2_5_tenths, pm10_tenths] of data frame ``index`` (sent at ``now`` ms)."""
+        return self.values[index % len(self.values)]
+
+    def frame_fault(self, index):
+        """None, "corrupt" (wrong checksum) or "truncate" (cut short) for frame ``index``."""
+        if index in self.corrupt:
+            return "corrupt"
+        if index in self.truncate:
+            return "truncate"
+        return None
 
     def _reply(self, now, command, d1, d2=0, d3=0):
         self._send(now, encode(0xC5, (command, d1, d2, d3), self.device_id))
@@ -93,7 +108,8 @@ class SDS011Device:
 
     def _command(self, now, frame):
         command, d1, d2 = frame[2], frame[3], frame[4]
-        self.commands.append([command, d1, d2])
+        if self.record:
+            self.commands.append([command, d1, d2])
         if self.ignore_commands:
             self.ignore_commands -= 1
             return

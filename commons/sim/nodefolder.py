@@ -1,0 +1,174 @@
+"""A simulated node's flash: its folder under ``$COMMONS_HOME/sim/<node>/``.
+
+The folder is the device's filesystem root (the process's working directory): ``config.json``
+as a resident would copy it (pins from the board description, broker and credentials from
+``commons node add``'s provisioning file when there is one), ``sim.json`` for the emulated
+hardware (commons/sim/mpy), and ``env.bin``, the air the node sits in. What the firmware keeps
+there itself (its flash ring buffer) stays across runs, as on a real node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from commons.boards import Board, config_sections
+from commons.home import StackInfo
+from commons.sim import physics
+
+SIM_SSID = "commons-sim"
+SIM_WIFI_PASSWORD = "simulated"
+ENV_FILE = "env.bin"
+# Frames with a wrong checksum or cut short, per 1 Hz frame (about one in 500).
+CORRUPT_RATE = 0.002
+# Minimal PM warm-up plus sampling the firmware accepts for its sample interval.
+LIVE_DAYS = 7
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    node_id: str
+    area: str
+    traffic: float  # 0..1: park edge .. busy road
+    seed: int
+    pm_sensor: str = "sds011"
+
+
+@dataclass(frozen=True)
+class ClockPlan:
+    """The node's clock: ``start`` (UTC s) at real time ``real_start``, ``speed`` times faster
+    than real time until it has caught up."""
+
+    start: float
+    real_start: float
+    speed: float
+
+    @classmethod
+    def live(cls, now: float) -> ClockPlan:
+        return cls(now, now, 1.0)
+
+    @classmethod
+    def backfill(cls, now: float, hours: float, real_seconds: float) -> ClockPlan:
+        """History of ``hours`` replayed in about ``real_seconds``, then live."""
+        behind = hours * 3600.0
+        if behind <= 0:
+            return cls.live(now)
+        # The clock catches up after t real seconds when speed * t = behind + t.
+        speed = max(1.0, behind / max(real_seconds, 1.0) + 1.0)
+        return cls(now - behind, now, speed)
+
+    def caught_up_at(self) -> float:
+        """Real time at which the node's clock reaches real time."""
+        if self.speed <= 1.0:
+            return self.real_start
+        return self.real_start + (self.real_start - self.start) / (self.speed - 1.0)
+
+
+def mac_for(node_id: str) -> str:
+    """A stable, locally administered MAC address for a node id."""
+    digest = hashlib.sha256(node_id.encode()).digest()
+    return "26" + digest[:5].hex()
+
+
+def device_config(
+    spec: NodeSpec,
+    board: Board,
+    stack: StackInfo,
+    base: dict[str, Any] | None,
+    sample_s: int,
+    status_s: int,
+) -> dict[str, Any]:
+    """The node's ``config.json`` (firmware/config.py)."""
+    config: dict[str, Any] = dict(base or {})
+    config["node_id"] = spec.node_id
+    config["wifi"] = {"ssid": SIM_SSID, "password": SIM_WIFI_PASSWORD}
+    broker = dict(config.get("broker") or {})
+    broker.setdefault("host", stack.mqtt.host)
+    broker.setdefault("port", stack.mqtt.port)
+    broker["tls"] = False
+    config["broker"] = broker
+    config["ntp"] = {"host": stack.mqtt.host}
+    config.update(config_sections(board, spec.pm_sensor))
+    config["intervals"] = {"sample_s": sample_s, "status_s": status_s}
+    return config
+
+
+def sim_config(
+    spec: NodeSpec, board: Board, clock: ClockPlan, env_start: int, env_count: int
+) -> dict[str, Any]:
+    """The emulated hardware (``sim.json``), wired as the board description says."""
+    uarts = [
+        {
+            "tx": u.tx,
+            "rx": u.rx,
+            "baudrate": u.baudrate,
+            "device": spec.pm_sensor if u.name == "pm" else u.sensor,
+            "opts": {"corrupt_rate": CORRUPT_RATE},
+        }
+        for u in board.uarts
+    ]
+    buses = [
+        {
+            "scl": b.scl,
+            "sda": b.sda,
+            "devices": [
+                {"address": d.address, "device": d.sensor, "opts": {"calibration": "typical"}}
+                for d in b.devices
+            ],
+        }
+        for b in board.i2c
+    ]
+    return {
+        "node": spec.node_id,
+        "seed": spec.seed,
+        "clock": {"start": clock.start, "real_start": clock.real_start, "speed": clock.speed},
+        "uart": uarts,
+        "i2c": buses,
+        "wifi": {"ssid": SIM_SSID, "password": SIM_WIFI_PASSWORD, "mac": mac_for(spec.node_id)},
+        "env": {"file": ENV_FILE, "start": env_start, "step": physics.STEP_S, "count": env_count},
+    }
+
+
+def provisioning_file(home: Path, node_id: str) -> dict[str, Any] | None:
+    """What ``commons node add`` wrote for this node ($COMMONS_HOME/nodes/<id>.json), if any."""
+    path = home / "nodes" / f"{node_id}.json"
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+def prepare(
+    folder: Path,
+    spec: NodeSpec,
+    board: Board,
+    stack: StackInfo,
+    clock: ClockPlan,
+    *,
+    base: dict[str, Any] | None,
+    sample_s: int,
+    status_s: int,
+    until: float,
+) -> None:
+    """Write the node's flash: config.json, sim.json and the timeline up to ``until`` (UTC s)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    step = physics.STEP_S
+    env_start = int(clock.start) // step * step - step
+    end = max(until, time.time()) + 3600
+    env_count = int(end - env_start) // step + 1
+    physics.write_timeline(
+        folder / ENV_FILE,
+        physics.sim_node(spec.node_id, spec.area, spec.traffic, spec.seed),
+        env_start,
+        env_count,
+    )
+    config = device_config(spec, board, stack, base, sample_s, status_s)
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (folder / "config.json").chmod(0o600)
+    sim = sim_config(spec, board, clock, env_start, env_count)
+    (folder / "sim.json").write_text(json.dumps(sim, indent=2) + "\n")

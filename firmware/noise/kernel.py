@@ -3,7 +3,7 @@
 One call runs a block of raw INMP441 words through: 24-bit extraction (arithmetic shift by
 8, done portably), clip detection, the DC blocker and the A-weighting sections of
 ``weighting`` in fixed point, and the sum of squares of the weighted signal over sub-blocks
-of ``size`` samples (64 at 48 kHz, 63 at 44.1 kHz). Floats never appear here: on the ESP32
+of ``size`` samples (120 at 48 kHz, 126 at 44.1 kHz). Floats never appear here: on the ESP32
 a float is a heap object, so the loop allocates nothing and runs as machine code.
 
 Word size. Viper integers are machine words: 32 bits on the ESP32, 64 on the unix port
@@ -16,8 +16,8 @@ full scale, so both give the same results bit for bit:
 - a product c·t is formed as m·(t >> 15) + (m·(t & 0x7FFF)) >> 15 with a 15-bit mantissa
   m, each part below 2^15 · 2^15 = 2^30;
 - the weighted sample v (clamped to 24 bits) is squared in 12-bit halves, h = |v| >> 12
-  and l = |v| & 0xFFF, accumulating h·h, h·l and l·l, each below 2^24 per sample and 2^30
-  over 64 samples; v² = h·h·2^24 + h·l·2^13 + l·l.
+  and l = |v| & 0xFFF, accumulating h·h, h·l and l·l, each at most 4095² per sample and
+  so below 2^31 over up to 128 samples; v² = h·h·2^24 + h·l·2^13 + l·l.
 
 Word loads go through ``ptr32``, which reads unsigned on a 64-bit port: the sample is
 recovered as a 24-bit field and sign-extended by hand, which is right on both; the state
@@ -39,7 +39,7 @@ FRAC = const(3)
 # (0x7FFF00), 0.0003 dB under 24-bit full scale, so 16-bit recordings flag too.
 CLIP_LEVEL = const(0x7FFF00)
 V_MAX = const(0xFFFFFF)
-MAX_SUBBLOCK = const(64)
+MAX_SUBBLOCK = const(128)
 
 ST_XP = const(0)  # previous input (scaled)
 ST_Y = const(1)  # 7 section outputs, ST_Y .. ST_Y + 6

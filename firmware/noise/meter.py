@@ -1,15 +1,15 @@
 """The sound level meter: I2S words in, one ``NoiseReading`` per period out.
 
 ``kernel.process`` turns each block of raw words into A-weighted energies per sub-block
-(64 samples at 48 kHz, 63 at 44.1 kHz: 750 or 700 a second). Per sub-block, this module
+(120 samples at 48 kHz, 126 at 44.1 kHz: 400 or 350 a second). Per sub-block, this module
 then does the few float operations the integer loop leaves out:
 
 - energy integration for LAeq (the sum of the sub-block energies over the period);
 - Fast time weighting (τ = 125 ms): the exponential smoother of REFERENCE.md 1.3 stepped
   once per sub-block, F ← F + β·(e - F) with β = 1 - exp(-N/(τ·fs)), which is the per-sample
   smoother with the power inside a sub-block taken as uniform (weights differ by at most
-  N/(τ·fs) = 0.05 %, 0.002 dB);
-- LAFmax and LAFmin from F at every sub-block (1.3 ms apart: the Fast level falls 0.05 dB
+  N/(τ·fs) = 2 %, 0.09 dB at most, for a burst shorter than a sub-block);
+- LAFmax and LAFmin from F at every sub-block (2.5 ms apart: the Fast level falls 0.09 dB
   in that time);
 - LA10, LA50, LA90 from F sampled every 40 ms (25 a second; the standard needs at least
   every 125 ms) into a histogram of 0.1 dB bins from 0 to 140 dB, so any period length
@@ -44,7 +44,6 @@ CALIBRATOR_DB = 94.0  # 1 Pa RMS
 SINE_PEAK_TO_MS = 0.5  # mean square of a sine / peak²
 TAU_FAST_S = 0.125
 LEVEL_TICKS_PER_S = const(25)  # F samples for the percentiles: every 40 ms
-DISCARD_TICKS = const(12)  # + half a tick: 0.5 s (see NoiseMeter.__init__)
 EIN_DBA = 33.0  # INMP441 equivalent input noise (datasheet)
 FLOOR_MARGIN_DB = 6.0  # bias above 1 dB when closer than this to the EIN
 HIST_MIN_DB = 0.0
@@ -137,10 +136,15 @@ class NoiseReading:
 
 
 def subblock_size(rate: int) -> int:
-    """Largest sub-block of at most 64 samples that divides a 40 ms tick."""
-    tick = rate // LEVEL_TICKS_PER_S
+    """Largest sub-block of at most 128 samples that divides both 40 ms and 0.5 s.
+
+    120 samples at 48 kHz (400 a second), 126 at 44.1 kHz (350 a second).
+    """
+    a, b = rate // LEVEL_TICKS_PER_S, rate // 2
+    while b:
+        a, b = b, a % b
     for n in range(kernel.MAX_SUBBLOCK, 0, -1):
-        if tick % n == 0:
+        if a % n == 0:
             return n
     return 1
 
@@ -155,7 +159,6 @@ class NoiseMeter:
         self.size = size
         self._tick_subs = rate // LEVEL_TICKS_PER_S // size
         self._period_subs = config.period_s * LEVEL_TICKS_PER_S * self._tick_subs
-        self._discard = (2 * DISCARD_TICKS + 1) * self._tick_subs // 2
         sections = weighting.design(rate)
         st = array("i", [0] * kernel.ST_LEN)
         st[kernel.ST_SIZE] = size
@@ -173,6 +176,9 @@ class NoiseMeter:
         self._k = CALIBRATOR_DB + config.offset_db - 10.0 * math.log10(ref)
         self._tiny = ref * 1e-16  # 0 dB when the offset is 0: the floor of the levels
         self.subblocks = 0  # since start, discarded ones included
+        # Sub-blocks to discard (0.5 s), and how many of their last ones set the Fast level.
+        self._skip = (rate // 2) // size
+        self._init_from = self._skip // 2
         self._init_sum = 0.0
         self._init_n = 0
         self._fast = 0.0
@@ -205,43 +211,78 @@ class NoiseMeter:
         if words > self.config.block:
             raise ConfigError("block", words, "more words than the meter was sized for")
         k = kernel.run(buf, words, self._st, self._out)
-        return self._subblocks(k)
+        if self._skip:
+            return self._discard(k)
+        return self._measure(0, k * kernel.OUT_WORDS)
 
-    def _subblocks(self, k: int) -> NoiseReading | None:
+    def _discard(self, k: int) -> NoiseReading | None:
+        out = self._out
+        for j in range(0, k * kernel.OUT_WORDS, kernel.OUT_WORDS):
+            self.subblocks += 1
+            self._skip -= 1
+            if self._skip < self._init_from:
+                self._init_sum += out[j] * 16777216.0 + out[j + 1] * 8192.0 + out[j + 2]
+                self._init_n += 1
+            if not self._skip:
+                self._fast = self._init_sum / self._init_n
+                self._reset()
+                return self._measure(j + kernel.OUT_WORDS, k * kernel.OUT_WORDS)
+        return None
+
+    def _measure(self, j: int, end: int) -> NoiseReading | None:
+        # The one loop that runs for every sub-block: locals only, no attribute lookups.
         out = self._out
         done = None
         beta = self._beta
         fast = self._fast
-        for j in range(0, k * kernel.OUT_WORDS, kernel.OUT_WORDS):
+        total = self._total
+        fmax = self._fmax
+        fmin = self._fmin
+        clipped = self._clipped
+        tick = self._tick
+        tick_subs = self._tick_subs
+        n = self._n
+        period_subs = self._period_subs
+        base = self.subblocks
+        j0 = j
+        while j < end:
             e = out[j] * 16777216.0 + out[j + 1] * 8192.0 + out[j + 2]
-            self.subblocks += 1
-            if self.subblocks <= self._discard:
-                if 2 * self.subblocks > self._discard:
-                    self._init_sum += e
-                    self._init_n += 1
-                if self.subblocks == self._discard:
-                    fast = self._init_sum / self._init_n
-                    self._reset()
-                continue
             fast += beta * (e - fast)
-            self._total += e
-            self._clipped += out[j + 3]
-            if fast > self._fmax:
-                self._fmax = fast
-            if fast < self._fmin:
-                self._fmin = fast
-            self._tick += 1
-            if self._tick == self._tick_subs:
-                self._tick = 0
-                self._ticks += 1
-                b = int((self.level(fast) - HIST_MIN_DB) * HIST_BINS_PER_DB)
-                self._hist[b if b < HIST_BINS else HIST_BINS - 1] += 1
-            self._n += 1
-            if self._n == self._period_subs:
+            total += e
+            clipped += out[j + 3]
+            if fast > fmax:
+                fmax = fast
+            if fast < fmin:
+                fmin = fast
+            tick += 1
+            if tick == tick_subs:
+                tick = 0
+                self._sample(fast)
+            n += 1
+            j += kernel.OUT_WORDS
+            if n == period_subs:
+                self.subblocks = base + (j - j0) // kernel.OUT_WORDS
+                self._total, self._fmax, self._fmin, self._clipped, self._n = (
+                    total,
+                    fmax,
+                    fmin,
+                    clipped,
+                    n,
+                )
                 done = self._finish()
                 self._reset()
+                total, fmax, fmin, clipped, n = 0.0, 0.0, 1e38, 0, 0
+        self.subblocks = base + (end - j0) // kernel.OUT_WORDS
         self._fast = fast
+        self._total, self._fmax, self._fmin, self._clipped, self._n = total, fmax, fmin, clipped, n
+        self._tick = tick
         return done
+
+    def _sample(self, fast: float) -> None:
+        """One Fast level into the percentile histogram (every 40 ms)."""
+        b = int((self.level(fast) - HIST_MIN_DB) * HIST_BINS_PER_DB)
+        self._hist[b if b < HIST_BINS else HIST_BINS - 1] += 1
+        self._ticks += 1
 
     def flush(self) -> NoiseReading | None:
         """The partial period so far, if it covers at least a second (end of a recording)."""

@@ -76,8 +76,9 @@ def test_kernel_stays_within_32_bits_at_full_scale(mp_source: MicroPython) -> No
     states, out = _model(words, start)
     assert states == result["states"]
     assert out == result["out"]
-    assert result["k"] == 16
-    assert all(out[j + 3] == 64 for j in range(0, len(out), 4))  # every sample clipped
+    size = result["states"][13]
+    assert result["k"] == 1024 // size
+    assert all(out[j + 3] == size for j in range(0, len(out), 4))  # every sample clipped
 
 
 def test_stream_source_returns_whole_words(mp_source: MicroPython) -> None:
@@ -170,3 +171,17 @@ def test_compiled_native_build_gives_the_same_readings(tmp_path: Path) -> None:
     assert runs[0] == runs[1]
     assert runs[0].count(b"\n") == 2
     assert [r["laeq"] for r in analyze(wav, 1)] == pytest.approx([80.0, 80.0], abs=0.05)
+
+
+def test_calibration_recording_reads_back_as_the_calibrator(
+    mp_source: MicroPython, tmp_path: Path
+) -> None:
+    # noise.record writes the raw words as a 32-bit WAV: what a resident copies off the node.
+    path = tmp_path / "cal.wav"
+    peak = (2**23 - 1) * 10 ** (-26 / 20)
+    result = mp_source.run("scen_noise", "record", {"path": str(path), "seconds": 3, "peak": peak})
+    assert result == {"frames": 3 * 48000}
+    readings = list(analyze(path, 1))
+    assert [r["laeq"] for r in readings] == pytest.approx([94.0, 94.0], abs=0.05)
+    corrected = list(analyze(path, 1, offset_db=94.0 - readings[0]["laeq"]))
+    assert corrected[0]["laeq"] == pytest.approx(94.0, abs=0.01)

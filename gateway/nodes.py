@@ -152,7 +152,7 @@ class NodeAdmin:
             except access.ClientExistsError:
                 raise NodeExistsError(node_id) from None
             try:
-                self._register(node_id, area)
+                area = self._register(node_id, area)
             except BaseException:
                 access.remove_client(dynsec, node_id)
                 raise
@@ -203,16 +203,20 @@ class NodeAdmin:
         text = json.dumps(account.device_config(wifi), indent=2) + "\n"
         write_private(account.config_file, text.encode())
 
-    def _register(self, node_id: str, area: str | None) -> None:
+    def _register(self, node_id: str, area: str | None) -> str | None:
+        """Add the node to the registry, or keep its entry; return its area."""
         registry = Registry(self.registry_path)
         try:
             try:
-                registry.add(node_id, area)
+                return registry.add(node_id, area).area
             except RegistryError:
-                if node_id not in {node.id for node in registry.nodes()}:
+                known = {node.id: node.area for node in registry.nodes()}
+                if node_id not in known:
                     raise
-                if area is not None:
-                    registry.set_area(node_id, area)
+                if area is None:
+                    return known[node_id]
+                registry.set_area(node_id, area)
+                return area
         finally:
             registry.close()
 

@@ -11,6 +11,7 @@ import pytest
 from mprunner import FIRMWARE, MICROPYTHON, MPY_CROSS, MicroPython
 from noisesignals import a_weighting_analytic, tone, write_wav
 
+from commons.contract import parse_message
 from commons.noise import HOSTRUN, analyze, wav_words
 
 INT32 = 1 << 31
@@ -185,3 +186,22 @@ def test_calibration_recording_reads_back_as_the_calibrator(
     assert [r["laeq"] for r in readings] == pytest.approx([94.0, 94.0], abs=0.05)
     corrected = list(analyze(path, 1, offset_db=94.0 - readings[0]["laeq"]))
     assert corrected[0]["laeq"] == pytest.approx(94.0, abs=0.01)
+
+
+def test_node_task_publishes_contract_valid_noise_messages(mp_source: MicroPython) -> None:
+    peak = (2**23 - 1) * 10 ** ((-26 + 70 - 94) / 20)  # 70 dB SPL
+    args = {"peak": peak, "blocks": 250, "period_s": 1, "ts": 1_790_000_000}  # 2.5 s
+    result = mp_source.run("scen_noise", "node_task", args)
+    assert result["blocks"] == 250
+    assert len(result["messages"]) == 2
+    for seq, text in enumerate(result["messages"], 1):
+        reading = parse_message(
+            "commons/v1/esp32-a1b2c3/noise", text.encode(), received_at=1_790_000_000.0
+        )
+        assert reading.seq == seq
+        assert reading.flags == ()
+        assert reading.values["period"] == 1.0
+        for key in ("laeq", "lafmax", "lafmin", "la10", "la50", "la90"):
+            assert reading.values[key] == pytest.approx(70.0, abs=0.1), key
+    quiet = mp_source.run("scen_noise", "node_task", {**args, "peak": peak / 100})  # 30 dB
+    assert '"flags":["below_floor"]' in quiet["messages"][0]

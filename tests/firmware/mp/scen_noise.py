@@ -129,3 +129,49 @@ def record(args):
 
     frames = record_from(_ToneI2S(args["peak"]), args["path"], args["seconds"], 48000)
     return {"frames": frames}
+
+
+def node_task(args):
+    """The noise task on a fake async I2S stream, messages written by the node's Writer."""
+    import sys
+
+    if ".frozen" not in sys.path:
+        sys.path.append(".frozen")  # the unix port's frozen asyncio
+    import asyncio
+
+    import payload
+    from noise.task import NoiseSampler, noise_message
+
+    tone = _ToneI2S(args["peak"])
+    blocks = args["blocks"]
+    done = asyncio.Event()
+
+    class Stream:
+        def __init__(self):
+            self.left = blocks
+
+        async def readinto(self, buf):
+            if not self.left:
+                done.set()
+                await asyncio.sleep(3600)
+            self.left -= 1
+            await asyncio.sleep_ms(0)
+            return tone.readinto(buf)
+
+    writer = payload.Writer()
+    messages = []
+
+    def sink(reading):
+        seq = len(messages) + 1
+        messages.append(bytes(noise_message(writer, reading, args.get("ts"), seq, "0.1.0")))
+
+    meter = NoiseMeter(NoiseConfig(rate=48000, period_s=args["period_s"], block=480))
+    sampler = NoiseSampler(meter, Stream(), sink)
+
+    async def main():
+        task = asyncio.create_task(sampler.run())
+        await done.wait()
+        task.cancel()
+
+    asyncio.run(main())
+    return {"messages": [m.decode() for m in messages], "blocks": sampler.blocks}

@@ -42,9 +42,7 @@ LEVEL_DECIMALS = const(1)  # dB(A) to 0.1 dB, as sound level meters show them
 _LEVELS = (b"laeq", b"lafmax", b"lafmin", b"la10", b"la50", b"la90")
 
 
-def noise_message(
-    w: WriterLike, r: NoiseReading, ts: int | None, seq: int, fw: str
-) -> memoryview:
+def noise_message(w: WriterLike, r: NoiseReading, ts: int | None, seq: int, fw: str) -> memoryview:
     """The ``noise`` message (payload v1) for reading ``r`` as record ``seq``."""
     w.reset()
     w.raw(b'{"v":1')

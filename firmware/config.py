@@ -48,8 +48,9 @@ _TOP_KEYS = (
     "intervals",
     "buffer",
     "watchdog_s",
-    "fw",
 )
+# The firmware's version, sent as ``fw`` in every message.
+FW_VERSION = "0.1.0"
 
 
 class ConfigError(Exception):
@@ -177,7 +178,7 @@ def parse(raw: object, mac: bytes) -> Config:
     elif not isinstance(node_id, str) or not valid_node_id(node_id):
         raise ConfigError("node_id", repr(node_id) + " is not [a-z0-9-]{3,32}")
     c.node_id = node_id
-    c.fw = _str(raw, "", "fw", "0.1.0", 32)
+    c.fw = FW_VERSION
 
     wifi = _section(raw, "wifi")
     _known(wifi, "wifi.", ("ssid", "password"))

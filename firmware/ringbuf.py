@@ -57,8 +57,12 @@ class RingBuffer:
         self._folder = folder
         self._data_path = folder + "/" + _DATA
         self._state_path = folder + "/" + _STATE
+        # Separate buffers for reading and writing: what ``peek`` handed out stays intact
+        # while the sampler appends.
         self._slot = bytearray(SLOT)
         self._view = memoryview(self._slot)
+        self._wslot = bytearray(SLOT)
+        self._wview = memoryview(self._wslot)
         self.added = 0
         self.acked = 0
         self.dropped = 0
@@ -68,7 +72,7 @@ class RingBuffer:
         if not _exists(folder):
             os.mkdir(folder)
         self._layout()
-        self._file = open(self._data_path, "r+b")
+        self._file = open(self._data_path, "r+b")  # noqa: SIM115 (open for the node's life)
         self._recover()
 
     def _layout(self) -> None:
@@ -134,12 +138,12 @@ class RingBuffer:
             self.first += 1
             self.dropped += 1
             self._save_state()
-        slot = self._slot
+        slot = self._wslot
         struct.pack_into("<IH", slot, 0, n, size)
         slot[_HEADER : _HEADER + size] = payload
         f = self._file
         f.seek((n % self.slots) * SLOT)
-        f.write(self._view[: _HEADER + size])
+        f.write(self._wview[: _HEADER + size])
         f.flush()
         self.next = n + 1
         self.added += 1

@@ -158,5 +158,4 @@ class Sampler:
                 f"heap_free={free} heap_min={self.heap_min}"
             )
             left = interval_ms - time.ticks_diff(time.ticks_ms(), t0)
-            if left > 0:
-                await asyncio.sleep_ms(left)
+            await asyncio.sleep_ms(left if left > 0 else 0)  # always yield to the uplink

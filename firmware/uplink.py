@@ -21,6 +21,7 @@ from mqtt import MQTTClient, MQTTError
 
 TYPE_CHECKING = const(False)
 if TYPE_CHECKING:
+    import network
     from clock import Clock
     from config import Config
     from node import Node
@@ -49,7 +50,7 @@ class Uplink:
         cfg: Config,
         ring: RingBuffer,
         clock: Clock,
-        wlan: object,
+        wlan: network.WLAN,
         ready: asyncio.Event,
         node: Node,
     ) -> None:
@@ -72,12 +73,12 @@ class Uplink:
 
     async def _wifi(self) -> None:
         wlan = self.wlan
-        if wlan.isconnected():  # type: ignore[attr-defined]
+        if wlan.isconnected():
             return
-        wlan.active(True)  # type: ignore[attr-defined]
-        wlan.connect(self.cfg.wifi_ssid, self.cfg.wifi_password)  # type: ignore[attr-defined]
+        wlan.active(True)
+        wlan.connect(self.cfg.wifi_ssid, self.cfg.wifi_password or "")
         t0 = time.ticks_ms()
-        while not wlan.isconnected():  # type: ignore[attr-defined]
+        while not wlan.isconnected():
             if time.ticks_diff(time.ticks_ms(), t0) > _WIFI_WAIT_MS:
                 raise WifiUnavailable(self.cfg.wifi_ssid)
             self.heartbeat = time.ticks_ms()

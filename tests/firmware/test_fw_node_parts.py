@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mprunner import MicroPython
+from mprunner import MP_DIR, MicroPython
 
 from commons.contract import Kind, parse_message
 
@@ -245,3 +245,18 @@ def test_clock_converts_the_epoch_and_waits_for_ntp(mp: MicroPython) -> None:
     # A 2000-epoch port reports the same Unix time once converted.
     assert abs(out["now_2000"] - host_now) <= 1
     assert out["hosts"] == ["192.168.4.1", "192.168.4.1", "pool.ntp.org"]
+
+
+def test_watchdog_is_fed_only_while_both_tasks_beat(mp_source: MicroPython, tmp_path: Path) -> None:
+    folder = tmp_path / "node"
+    folder.mkdir()
+    config = {**GOOD, "broker": {"host": "127.0.0.1", "port": 9}, "watchdog_s": 30}
+    (folder / "config.json").write_text(json.dumps(config))
+    out = mp_source.run("scen_node", "watchdog", {"folder": str(folder), "hw": str(MP_DIR / "hw")})
+    assert out["fresh"] is True
+    assert out["sampler_stale"] is False
+    assert out["uplink_stale"] is False
+    stale, fed, timeout = out["feeds"]
+    assert stale == 0  # a stuck task: no feeding, the hardware watchdog resets the node
+    assert fed >= 2
+    assert timeout == 30_000

@@ -182,3 +182,37 @@ def clock(args):
     out["hosts"] = _Ntp.calls
     clock_module.time = time
     return out
+
+
+def watchdog(args):
+    """Node.healthy and the supervisor: the watchdog is fed only while both tasks beat."""
+    import sys
+
+    sys.path.insert(0, args["hw"])
+    sys.path.append(".frozen")  # asyncio
+    os.chdir(args["folder"])
+    import asyncio
+    import time
+
+    import node
+
+    n = node.start()
+    out = {"fresh": n.healthy()}
+    now = time.ticks_ms()
+    n.sampler.heartbeat = time.ticks_add(now, -(2 * n.cfg.sample_s * 1000 + 31_000))
+    out["sampler_stale"] = n.healthy()
+    n.sampler.heartbeat = now
+    n.uplink.heartbeat = time.ticks_add(now, -(n.cfg.keepalive_s * 1000 + 31_000))
+    out["uplink_stale"] = n.healthy()
+
+    async def supervised():
+        task = asyncio.create_task(n.supervise())
+        await asyncio.sleep_ms(2500)
+        stale = n.feeds
+        n.sampler.heartbeat = n.uplink.heartbeat = time.ticks_ms()
+        await asyncio.sleep_ms(2500)
+        task.cancel()
+        return [stale, n.feeds, n.wdt.timeout]
+
+    out["feeds"] = asyncio.run(supervised())
+    return out

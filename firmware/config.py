@@ -7,7 +7,7 @@ down; nothing reads the file again. A bad or missing value raises
 
     {
       "node_id": "esp32-a1b2c3",          optional: default from the Wi-Fi MAC
-      "wifi": {"ssid": "...", "password": "..."},
+      "wifi": {"ssid": "...", "password": "...", "timeout_s": 20},
       "broker": {"host": "192.168.1.2", "port": 1883, "user": null, "password": null,
                  "tls": false, "keepalive_s": 60},
       "ntp": {"host": "pool.ntp.org", "resync_s": 86400},
@@ -140,6 +140,7 @@ class Config:
     fw: str
     wifi_ssid: str
     wifi_password: str | None
+    wifi_timeout_s: int
     broker_host: str
     broker_port: int
     broker_user: str | None
@@ -181,9 +182,10 @@ def parse(raw: object, mac: bytes) -> Config:
     c.fw = FW_VERSION
 
     wifi = _section(raw, "wifi")
-    _known(wifi, "wifi.", ("ssid", "password"))
+    _known(wifi, "wifi.", ("ssid", "password", "timeout_s"))
     c.wifi_ssid = _str(wifi, "wifi.", "ssid", None, 32)
     c.wifi_password = _opt_str(wifi, "wifi.", "password")
+    c.wifi_timeout_s = _int(wifi, "wifi.", "timeout_s", 20, 1, 120)
 
     broker = _section(raw, "broker")
     _known(broker, "broker.", ("host", "port", "user", "password", "tls", "keepalive_s"))

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 FIRST_BACKOFF_MS = const(1000)
 MAX_BACKOFF_MS = const(60_000)
-_WIFI_WAIT_MS = const(20_000)
 _WIFI_POLL_MS = const(200)
 _IDLE_POLL_MS = const(1000)
 
@@ -79,7 +78,7 @@ class Uplink:
         wlan.connect(self.cfg.wifi_ssid, self.cfg.wifi_password or "")
         t0 = time.ticks_ms()
         while not wlan.isconnected():
-            if time.ticks_diff(time.ticks_ms(), t0) > _WIFI_WAIT_MS:
+            if time.ticks_diff(time.ticks_ms(), t0) > self.cfg.wifi_timeout_s * 1000:
                 raise WifiUnavailable(self.cfg.wifi_ssid)
             self.heartbeat = time.ticks_ms()
             await asyncio.sleep_ms(_WIFI_POLL_MS)

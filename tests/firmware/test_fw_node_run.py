@@ -278,6 +278,29 @@ def test_wrong_credentials_are_refused_and_retried(
         broker.stop()
 
 
+def test_wifi_down_is_retried_with_backoff_while_sampling_goes_on(
+    node_path: list[Path], nodes: list[NodeProcess], tmp_path: Path
+) -> None:
+    node = NodeProcess(tmp_path / "node", node_path)
+    node.configure(
+        node_config(free_port(), wifi={"timeout_s": 1}, intervals={"sample_s": 1}),
+        {"wifi_fail": True},
+    )
+    nodes.append(node.start())
+    node.wait_for(
+        lambda lines: any(
+            "Wi-Fi: not connected to commons" in x and "retry in 2000 ms" in x for x in lines
+        ),
+        30,
+        "a second Wi-Fi attempt, backed off",
+    )
+    retries = [x for x in node.lines() if x.startswith("uplink:")]
+    assert "retry in 1000 ms" in retries[0]
+    assert all("Wi-Fi" in x for x in retries)
+    assert not any(x.startswith("mqtt: connected") for x in node.lines())
+    node.wait_for(lambda _: any(s["buffered"] >= 3 for s in node.samples()), 30, "buffering")
+
+
 def test_bad_config_stops_with_the_key_named(
     node_path: list[Path], nodes: list[NodeProcess], tmp_path: Path
 ) -> None:

@@ -56,6 +56,9 @@ REOPEN_CAP_S = 5.0
 # ones are dropped and counted.
 HOLD_MAX = 1440
 STOP_TIMEOUT_S = 10.0
+# The SDS011 reads at most 999.9 µg/m³ (REFERENCE §4.3, §5.1): a mean there is saturated,
+# flagged out_of_range as the node firmware does.
+PM_SATURATED = 999.9
 # Counters summed over the sensors in the gateway's status (``serial_<name>``).
 STATUS_TOTALS = (
     "connected",
@@ -270,10 +273,13 @@ class SerialSensorReader:
             flags.append(Flag.SENSOR_MISSING.value)
             self.counters.missing += 1
         else:
+            # One decimal, as the node firmware sends them (firmware/payload.py).
             if self.settings.sensor is SensorModel.PMS5003:
-                payload["pm1"] = round(trimmed_mean([f.pm1 or 0.0 for f in frames]), 2)
-            payload["pm2_5"] = round(trimmed_mean([f.pm2_5 for f in frames]), 2)
-            payload["pm10"] = round(trimmed_mean([f.pm10 for f in frames]), 2)
+                payload["pm1"] = round(trimmed_mean([f.pm1 or 0.0 for f in frames]), 1)
+            pm2_5 = payload["pm2_5"] = round(trimmed_mean([f.pm2_5 for f in frames]), 1)
+            pm10 = payload["pm10"] = round(trimmed_mean([f.pm10 for f in frames]), 1)
+            if max(pm2_5, pm10) >= PM_SATURATED:
+                flags.append(Flag.OUT_OF_RANGE.value)
         payload["flags"] = flags
         return payload
 

@@ -198,3 +198,13 @@ def test_readings_are_held_while_the_queue_is_full(tmp_path: Path) -> None:
         assert reader.counters.dropped == 0
     finally:
         queue.close()
+
+
+def test_a_saturated_sds011_is_flagged_out_of_range(tmp_path: Path, queue: DurableQueue) -> None:
+    link = tmp_path / "usb-sds011"
+    reader = SerialSensorReader(settings(link), queue, tmp_path / "seq")
+    with plugged(link, lambda: sds011_frame(999.9, 999.9)), running(reader):
+        wait_for(lambda: len(with_values(queue)) >= 1, "a reading")
+    for r in with_values(queue):
+        assert r.values == {"pm2_5": 999.9, "pm10": 999.9}
+        assert "out_of_range" in r.flags

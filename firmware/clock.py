@@ -34,12 +34,12 @@ class Clock:
 
     def __init__(self, host: str, resync_s: int) -> None:
         self._host = host
-        self._resync_ms = resync_s * 1000
+        self._resync_s = resync_s
         self._offset = epoch_offset()
         self.synced = False
         self.syncs = 0
         self.failures = 0
-        self._last = time.ticks_ms()
+        self._last = 0
 
     def sync(self) -> bool:
         """One NTP request to the configured host; True when the clock was set."""
@@ -51,19 +51,23 @@ class Clock:
             self.failures += 1
             print("ntp: no time from", self._host, repr(exc))
             return False
-        self._last = time.ticks_ms()
         self.syncs += 1
-        if self.now_raw() < _EARLIEST:
+        self._last = self.now_raw()
+        if self._last < _EARLIEST:
             print("ntp: implausible time from", self._host)
             return False
         self.synced = True
         return True
 
     def due(self) -> bool:
-        """True when a sync is due: never synced, or ``resync_s`` since the last one."""
+        """True when a sync is due: never synced, or ``resync_s`` since the last one.
+
+        Measured on the set clock itself, not on ticks: ``ticks_diff`` wraps after
+        about six days on the ESP32, and NTP may fail for longer than that.
+        """
         if not self.synced:
             return True
-        return time.ticks_diff(time.ticks_ms(), self._last) >= self._resync_ms
+        return self.now_raw() - self._last >= self._resync_s
 
     def now_raw(self) -> int:
         return int(time.time()) + self._offset

@@ -67,7 +67,9 @@ class Node:
     def __init__(self, cfg: Config, wlan: network.WLAN) -> None:
         self.cfg = cfg
         self.wlan = wlan
-        self.boot_ms = time.ticks_ms()
+        # Uptime is summed from short tick spans: one ticks_diff over days would wrap.
+        self.uptime_ms = 0
+        self._tick = time.ticks_ms()
         self.reset_cause = reset_cause()
         self.hours_path = cfg.buffer_folder + "/" + _HOURS_FILE
         self.ring = RingBuffer(cfg.buffer_folder, cfg.buffer_slots)
@@ -93,7 +95,8 @@ class Node:
     def status(self) -> payload.Status:
         """The health report, filled in place (called by the uplink before each status)."""
         s = self._status
-        s.uptime = time.ticks_diff(time.ticks_ms(), self.boot_ms) // 1000
+        self._count_uptime()
+        s.uptime = self.uptime_ms // 1000
         s.heap_free = gc.mem_free()
         s.rssi = None
         if self.wlan.isconnected():
@@ -105,6 +108,11 @@ class Node:
         s.pm_hours = self.sampler.hours.hours() if self.cfg.pm_sensor != "none" else None
         self.save_hours()
         return s
+
+    def _count_uptime(self) -> None:
+        now = time.ticks_ms()
+        self.uptime_ms += time.ticks_diff(now, self._tick)
+        self._tick = now
 
     def healthy(self) -> bool:
         """Both tasks beat recently enough."""
@@ -122,6 +130,7 @@ class Node:
         if self.cfg.watchdog_s:
             self.wdt = machine.WDT(timeout=self.cfg.watchdog_s * 1000)
         while True:
+            self._count_uptime()
             if self.healthy():
                 if self.wdt is not None:
                     self.wdt.feed()

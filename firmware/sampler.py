@@ -78,6 +78,7 @@ class Sampler:
         self.bme_errors = 0
         self.heartbeat = time.ticks_ms()
         self.heap_min = 1 << 30
+        self.store_errors = 0
         self.last_error = ""
 
     async def _sample_pm(self, r: payload.AirReading) -> None:
@@ -138,7 +139,13 @@ class Sampler:
         r.ts = self.clock.now()
         ring = self.ring
         seq = ring.next_seq()
-        ring.append(payload.air(self.writer, r, seq, self.cfg.fw))
+        try:
+            ring.append(payload.air(self.writer, r, seq, self.cfg.fw))
+        except OSError as exc:
+            # Flash full or failing: this reading is lost, and counted.
+            self.store_errors += 1
+            self.last_error = "flash: " + repr(exc)
+            print(f"store: reading {seq} lost: {self.last_error}")
         self.ready.set()
         return seq
 

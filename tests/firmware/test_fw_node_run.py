@@ -174,6 +174,30 @@ def test_readings_without_ntp_carry_no_ts(
         recorder.stop()
 
 
+def test_pms5003_node_sends_pm1(
+    node_path: list[Path], nodes: list[NodeProcess], tmp_path: Path
+) -> None:
+    broker = PrivateBroker(tmp_path / "broker").start()
+    recorder = Recorder("127.0.0.1", broker.port, "commons/v1/esp32-pms001/#", "fw-test-pms001")
+    try:
+        recorder.start()
+        node = NodeProcess(tmp_path / "node", node_path)
+        node.configure(
+            node_config(broker.port, node_id="esp32-pms001", pm={"sensor": "pms5003"}),
+            {"pm": {"kind": "pms5003"}},
+        )
+        nodes.append(node.start())
+        wait_until(lambda: len(recorder.air()) >= 3, 60, "three PMS5003 readings")
+        for message in recorder.of_kind("air"):
+            reading = parse_message(message.topic, message.payload, time.time())
+            assert set(reading.values) == {"pm1", "pm2_5", "pm10", "temp", "rh", "pres"}
+            assert reading.values["pm1"] <= reading.values["pm2_5"] <= reading.values["pm10"]
+            assert reading.flags == ("warmup",)
+    finally:
+        recorder.stop()
+        broker.stop()
+
+
 def test_outage_and_reboot_lose_nothing_and_keep_order(
     node_path: list[Path], nodes: list[NodeProcess], tmp_path: Path
 ) -> None:

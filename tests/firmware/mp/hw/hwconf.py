@@ -1,6 +1,6 @@
 """The fake hardware's settings: ``hw.json`` in the current folder (the node's flash root).
 
-    {"pm": {} or null (no PM sensor), "bme280": {} or null (no BME280),
+    {"pm": {} (an SDS011), {"kind": "pms5003"} or null (none), "bme280": {} or null,
      "mac": "a1b2c3d4e5f6", "wifi_fail": false, "ntp_fail": false,
      "reset_cause": "PWRON_RESET"}
 

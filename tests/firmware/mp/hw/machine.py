@@ -4,7 +4,8 @@ Small on purpose: the node runs in a 100 KB heap on a 64-bit port, and the
 fakes share it. The UART answers as an SDS011 in query mode would (frames
 built here, checksums and all); the I2C bus holds a BME280 whose registers
 are those of bme280_device's model at 18.5 degC, 1013.25 hPa, 55 %RH. ``hw.json``
-(see hwconf) can make either sensor absent. WDT prints each feed.
+(see hwconf) can make either sensor absent, or put a PMS5003 on the UART
+(``"pm": {"kind": "pms5003"}``). WDT prints each feed.
 """
 
 import sys
@@ -96,8 +97,51 @@ class _SDS011Uart:
         return None if n is None else bytes(buf[:n])
 
 
+class _PMS5003Uart(_SDS011Uart):
+    """A PMS5003 behind a UART: acknowledges mode and sleep, a data frame on read."""
+
+    def __init__(self, present):
+        super().__init__(present)
+        self.rx = bytearray(96)
+
+    def _pms(self, words):
+        # 42 4D, length, words, 16-bit sum of all bytes before it.
+        n = 2 * len(words) + 2
+        if not self.present or self.count + n + 4 > len(self.rx):
+            return
+        rx = self.rx
+        i = self.count
+        rx[i] = 0x42
+        rx[i + 1] = 0x4D
+        rx[i + 2] = n >> 8
+        rx[i + 3] = n & 0xFF
+        for k, w in enumerate(words):
+            rx[i + 4 + 2 * k] = w >> 8
+            rx[i + 5 + 2 * k] = w & 0xFF
+        total = 0
+        for k in range(i, i + n + 2):
+            total += rx[k]
+        rx[i + n + 2] = (total >> 8) & 0xFF
+        rx[i + n + 3] = total & 0xFF
+        self.count = i + n + 4
+
+    def write(self, data):
+        if len(data) == 7 and data[0] == 0x42 and data[1] == 0x4D:
+            cmd = data[2]
+            if cmd == 0xE2:
+                self.queries += 1
+                pm2_5 = 10 + self.queries % 20
+                self._pms((pm2_5 // 2, pm2_5, 2 * pm2_5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x9700))
+            elif cmd == 0xE1 or (cmd == 0xE4 and data[4] == 0):
+                self._pms(((cmd << 8) | data[4],))  # wake-up (E4 01) is not acknowledged
+        return len(data)
+
+
 def UART(uart_id, baudrate=9600, tx=None, rx=None, timeout=0, rxbuf=256):
-    return _SDS011Uart(HW.get("pm") is not None)
+    pm = HW.get("pm")
+    if pm is not None and pm.get("kind") == "pms5003":
+        return _PMS5003Uart(True)
+    return _SDS011Uart(pm is not None)
 
 
 class _I2C:

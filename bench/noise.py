@@ -5,8 +5,8 @@ Three loops over the same 1024-word blocks of a 1 kHz tone, in one MicroPython p
 1. the per-sample kernel (``noise.kernel.process``) as viper machine code, as on the node;
 2. the same kernel source with the ``@micropython.viper`` decorator removed, as plain
    bytecode (ptr32 indexing becomes array indexing; the arithmetic is the same);
-3. the whole meter (``NoiseMeter.feed``): the viper kernel plus the per-sub-block time
-   weighting, level tracking and histogram in bytecode.
+3. the whole meter (``NoiseMeter.feed``): the kernel plus the per-sub-block stage
+   (``noise.fast``: time weighting, level tracking, histogram; viper too) and the calls.
 
 Each figure is the best of five interleaved rounds (a shared machine only ever slows a
 round down), in samples per second and its multiple of the sample rate (48 kHz): how much
@@ -133,7 +133,7 @@ def main() -> None:
     for key, label in (
         ("viper", "kernel, @micropython.viper"),
         ("bytecode", "kernel, plain bytecode"),
-        ("meter", "whole meter (viper kernel + bytecode per sub-block)"),
+        ("meter", "whole meter (NoiseMeter.feed)"),
     ):
         rate = result[key]
         print(f"  {label:52} {rate / 1e6:8.2f} M samples/s  {rate / RATE:8.1f} x real time")

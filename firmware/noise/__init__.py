@@ -22,7 +22,10 @@ flags. Audio is never stored or sent: only these levels leave the meter.
             publish(reading.fields(), reading.flags())
 
 Modules: ``weighting`` (A-weighting design, plain bilinear transform, fixed point),
-``kernel`` (the per-sample viper loop), ``meter`` (time weighting, metrics, calibration),
+``kernel`` (the per-sample viper loop), ``fast`` (per sub-block, viper: Fast time
+weighting, LAFmax/LAFmin, energy sum, percentile histogram), ``meter`` (configuration,
+calibration, the period's results), ``task`` (the node's asyncio task and noise payload),
+``record`` (a calibration recording to a WAV file),
 ``source`` (``machine.I2S`` and stream sources, slot check), ``hostrun`` (the meter over
 standard input, for ``commons noise analyze`` on the unix port).
 
@@ -31,13 +34,15 @@ both (REFERENCE.md 1.5) and fails it at 32 kHz and below, and the loop is cheap 
 that the lower rates would save nothing worth the accuracy.
 
 Cycle budget (docs/noise-performance.md): 240 MHz / 48 kHz = 5000 cycles per sample.
-The viper loop is about 110 integer operations per sample; the float work runs once per
-64-sample sub-block. Measured on the unix port and estimated for the ESP32 in that
-document.
+The viper loop is about 125 integer operations per sample, the per-sub-block stage a few
+hundred instructions per 120 samples; no floats and no allocation between readings.
+Measured on the unix port and estimated for the ESP32 (15-20 % of one core) there.
 
-Building: the kernel is machine code (``@micropython.viper``), so mpy-cross needs the
-target architecture: ``mpy-cross -march=xtensawin`` for the ESP32, ``-march=x64`` for the
-unix port; copied as source, the ESP32 compiles it on import.
+Building: ``kernel`` and ``fast`` are machine code (``@micropython.viper``), so mpy-cross
+needs the target architecture: ``mpy-cross -march=xtensawin`` for the ESP32 (``make
+firmware`` does this), ``-march=x64`` for the unix port; copied as source, the ESP32
+compiles them on import.
 
-RAM: a 1024-word block buffer (4 KB), the 1400-bin histogram (5.6 KB), about 1 KB of state.
+RAM: a 1024-word block buffer (4 KB), the 1400-bin histogram (5.6 KB), about 1.5 KB of
+state and tables.
 """

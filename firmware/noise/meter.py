@@ -1,8 +1,8 @@
 """The sound level meter: I2S words in, one ``NoiseReading`` per period out.
 
 ``kernel.process`` turns each block of raw words into A-weighted energies per sub-block
-(120 samples at 48 kHz, 126 at 44.1 kHz: 400 or 350 a second). Per sub-block, this module
-then does the few float operations the integer loop leaves out:
+(120 samples at 48 kHz, 126 at 44.1 kHz: 400 or 350 a second); ``fast.run`` then does, per
+sub-block and in integers as well:
 
 - energy integration for LAeq (the sum of the sub-block energies over the period);
 - Fast time weighting (τ = 125 ms): the exponential smoother of REFERENCE.md 1.3 stepped
@@ -19,9 +19,12 @@ then does the few float operations the integer loop leaves out:
 Calibration (REFERENCE.md 1.6): a 1 kHz sine of 94 dB SPL peaks at (2^23 - 1)·10^(S/20)
 counts for a sensitivity of S dBFS (-26 dBFS typical for the INMP441), so its mean square
 is that squared over 2; the per-unit ``offset_db`` from a 94 dB / 1 kHz calibrator is added
-to every level. Flags: ``clip`` when any input sample reached full scale during the period,
-``below_floor`` when LAeq is within 6 dB of the INMP441's 33 dBA self-noise (a reading
-below 39 dBA is biased by more than 1 dB).
+to every level. Floats appear only here, once per period, turning the integer results
+into dB; between readings ``feed`` allocates nothing.
+
+Flags: ``clip`` when any input sample reached full scale during the period, ``below_floor``
+when LAeq is within 6 dB of the INMP441's 33 dBA self-noise (a reading below 39 dBA is
+biased by more than 1 dB).
 
 The first half second after start is discarded (the microphone starts 85 ms after its
 clock; REFERENCE.md 8.5): it runs through the filters to settle them, and the last quarter
@@ -33,7 +36,7 @@ from array import array
 
 from micropython import const
 
-from . import kernel, weighting
+from . import fast, kernel, weighting
 
 TYPE_CHECKING = const(False)
 if TYPE_CHECKING:
@@ -169,30 +172,38 @@ class NoiseMeter:
         self._st = st
         self._out = array("i", [0] * (kernel.OUT_WORDS * (config.block // size + 1)))
         self._hist = array("I", [0] * HIST_BINS)
-        self._beta = 1.0 - math.exp(-size / (TAU_FAST_S * rate))
         # level = k + 10 lg(F), F a sub-block energy (sum of `size` squared samples)
         peak = FULL_SCALE * 10.0 ** (config.sensitivity_dbfs / 20.0)
         ref = size * SINE_PEAK_TO_MS * peak * peak * weighting.power_gain(sections, rate, 1000.0)
         self._k = CALIBRATOR_DB + config.offset_db - 10.0 * math.log10(ref)
         self._tiny = ref * 1e-16  # 0 dB when the offset is 0: the floor of the levels
+        fs = array("i", [0] * fast.F_LEN)
+        beta = 1.0 - math.exp(-size / (TAU_FAST_S * rate))
+        m, e = weighting.quantise(beta)
+        fs[fast.F_BM] = m
+        fs[fast.F_BE] = e
+        fs[fast.F_BR] = (1 << e) >> 1
+        fs[fast.F_PERIOD] = self._period_subs
+        fs[fast.F_TICK_SUBS] = self._tick_subs
+        fs[fast.F_SKIP] = (rate // 2) // size  # discard the first 0.5 s
+        fs[fast.F_INIT_FROM] = fs[fast.F_SKIP] // 2  # its last half sets the Fast level
+        # tenth-dB bin = 10 k + 100 lg F = (100 lg 2 · log2 F in Q16 + F_K) >> 16
+        fs[fast.F_K] = int((self._k - HIST_MIN_DB) * HIST_BINS_PER_DB * 65536.0 + 0.5)
+        fs[fast.F_BINS] = HIST_BINS
+        for i in range(257):
+            fs[fast.F_LOG + i] = int(math.log(1.0 + i / 256.0) / math.log(2.0) * 65536.0 + 0.5)
+        self._fs = fs
         self.subblocks = 0  # since start, discarded ones included
-        # Sub-blocks to discard (0.5 s), and how many of their last ones set the Fast level.
-        self._skip = (rate // 2) // size
-        self._init_from = self._skip // 2
-        self._init_sum = 0.0
-        self._init_n = 0
-        self._fast = 0.0
+        self._start = fs[fast.F_SKIP]
         self._reset()
 
     def _reset(self) -> None:
-        self._total = 0.0
-        self._n = 0
-        self._fmax = 0.0
-        self._fmin = 1e38
-        self._tick = 0
-        self._ticks = 0
-        self._clipped = 0
-        self._start = self.subblocks
+        fs = self._fs  # the Fast level (F_FM, F_FX) carries over into the next period
+        for i in (fast.F_MAXM, fast.F_MAXX, fast.F_MINM, fast.F_TM, fast.F_TX, fast.F_N):
+            fs[i] = 0
+        for i in (fast.F_TICK, fast.F_TICKS, fast.F_CLIP):
+            fs[i] = 0
+        fs[fast.F_MINX] = fast.NO_MIN_X
         hist = self._hist
         for b in range(HIST_BINS):
             hist[b] = 0
@@ -207,86 +218,27 @@ class NoiseMeter:
         return lv if lv < LEVEL_MAX_DB else LEVEL_MAX_DB
 
     def feed(self, buf: bytearray, words: int) -> NoiseReading | None:
-        """Process ``words`` 32-bit I2S words from ``buf`` (at most ``config.block``)."""
+        """Process ``words`` 32-bit I2S words from ``buf`` (at most ``config.block``).
+
+        Allocates nothing unless a period completes (then the reading and its floats).
+        """
         if words > self.config.block:
             raise ConfigError("block", words, "more words than the meter was sized for")
         k = kernel.run(buf, words, self._st, self._out)
-        if self._skip:
-            return self._discard(k)
-        return self._measure(0, k * kernel.OUT_WORDS)
-
-    def _discard(self, k: int) -> NoiseReading | None:
-        out = self._out
-        for j in range(0, k * kernel.OUT_WORDS, kernel.OUT_WORDS):
-            self.subblocks += 1
-            self._skip -= 1
-            if self._skip < self._init_from:
-                self._init_sum += out[j] * 16777216.0 + out[j + 1] * 8192.0 + out[j + 2]
-                self._init_n += 1
-            if not self._skip:
-                self._fast = self._init_sum / self._init_n
-                self._reset()
-                return self._measure(j + kernel.OUT_WORDS, k * kernel.OUT_WORDS)
-        return None
-
-    def _measure(self, j: int, end: int) -> NoiseReading | None:
-        # The one loop that runs for every sub-block: locals only, no attribute lookups.
-        out = self._out
+        fs = self._fs
+        fs[fast.F_J] = 0
         done = None
-        beta = self._beta
-        fast = self._fast
-        total = self._total
-        fmax = self._fmax
-        fmin = self._fmin
-        clipped = self._clipped
-        tick = self._tick
-        tick_subs = self._tick_subs
-        n = self._n
-        period_subs = self._period_subs
-        base = self.subblocks
-        j0 = j
-        while j < end:
-            e = out[j] * 16777216.0 + out[j + 1] * 8192.0 + out[j + 2]
-            fast += beta * (e - fast)
-            total += e
-            clipped += out[j + 3]
-            if fast > fmax:
-                fmax = fast
-            if fast < fmin:
-                fmin = fast
-            tick += 1
-            if tick == tick_subs:
-                tick = 0
-                self._sample(fast)
-            n += 1
-            j += kernel.OUT_WORDS
-            if n == period_subs:
-                self.subblocks = base + (j - j0) // kernel.OUT_WORDS
-                self._total, self._fmax, self._fmin, self._clipped, self._n = (
-                    total,
-                    fmax,
-                    fmin,
-                    clipped,
-                    n,
-                )
-                done = self._finish()
-                self._reset()
-                total, fmax, fmin, clipped, n = 0.0, 0.0, 1e38, 0, 0
-        self.subblocks = base + (end - j0) // kernel.OUT_WORDS
-        self._fast = fast
-        self._total, self._fmax, self._fmin, self._clipped, self._n = total, fmax, fmin, clipped, n
-        self._tick = tick
+        while fast.run_stage(self._out, k, fs, self._hist) and fs[fast.F_DONE]:
+            done = self._finish()
+            self._start = self.subblocks + fs[fast.F_J] // kernel.OUT_WORDS
+            self._reset()
+        self.subblocks += k
         return done
-
-    def _sample(self, fast: float) -> None:
-        """One Fast level into the percentile histogram (every 40 ms)."""
-        b = int((self.level(fast) - HIST_MIN_DB) * HIST_BINS_PER_DB)
-        self._hist[b if b < HIST_BINS else HIST_BINS - 1] += 1
-        self._ticks += 1
 
     def flush(self) -> NoiseReading | None:
         """The partial period so far, if it covers at least a second (end of a recording)."""
-        if self._n * self.size < MIN_PERIOD_S * self.config.rate or self._ticks == 0:
+        fs = self._fs
+        if fs[fast.F_N] * self.size < MIN_PERIOD_S * self.config.rate or not fs[fast.F_TICKS]:
             return None
         done = self._finish()
         self._reset()
@@ -295,7 +247,7 @@ class NoiseMeter:
     def percentile(self, fraction: float) -> float:
         """Level below which ``fraction`` of the F samples lie (the bin's centre: ±0.05 dB)."""
         hist = self._hist
-        target = fraction * self._ticks
+        target = fraction * self._fs[fast.F_TICKS]
         cum = 0
         for b in range(HIST_BINS):
             c = hist[b]
@@ -304,17 +256,21 @@ class NoiseMeter:
             cum += c
         return LEVEL_MAX_DB
 
+    def _energy(self, m_index: int) -> float:
+        """The pseudo-float (m, x) at ``fs[m_index]``, ``fs[m_index + 1]`` as a float."""
+        return self._fs[m_index] * 2.0 ** self._fs[m_index + 1]
+
     def _finish(self) -> NoiseReading:
         rate = self.config.rate
-        n = self._n
+        n = self._fs[fast.F_N]
         levels = (
-            self.level(self._total / n),
-            self.level(self._fmax),
-            self.level(self._fmin),
+            self.level(self._energy(fast.F_TM) / n),
+            self.level(self._energy(fast.F_MAXM)),
+            self.level(self._energy(fast.F_MINM)),
             self.percentile(0.9),
             self.percentile(0.5),
             self.percentile(0.1),
         )
         start = (self._start * self.size) / rate
         period = n * self.size / rate
-        return NoiseReading(start, period, levels, self._clipped)
+        return NoiseReading(start, period, levels, self._fs[fast.F_CLIP])

@@ -29,7 +29,7 @@ DRIVERS = {
 # Modules with machine code (@micropython.viper / native): mpy-cross needs the target's
 # architecture for them (-march=xtensawin for the ESP32), and their .mpy loads only there.
 # Copied as source, the device compiles them on import. Every other module is bytecode.
-NATIVE = {Path("noise/kernel.py")}
+NATIVE = {Path("noise/kernel.py"), Path("noise/fast.py")}
 ESP32_ARCH = "xtensawin"
 
 

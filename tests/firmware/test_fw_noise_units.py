@@ -18,8 +18,11 @@ INT32 = 1 << 31
 RUN_HOSTRUN = "import sys; from noise import hostrun; hostrun.run(sys.argv[1:])"
 
 
-def test_kernel_allocates_nothing(mp_source: MicroPython) -> None:
-    assert mp_source.run("scen_noise", "kernel_heap") == {"failure": None}
+def test_meter_allocates_nothing_between_readings(mp_source: MicroPython) -> None:
+    result = mp_source.run("scen_noise", "kernel_heap")
+    assert result["failure"] is None
+    assert result["feed_failure"] is None
+    assert result["subblocks"] == 200 * 1024 // 120
 
 
 def _check(value: int) -> int:

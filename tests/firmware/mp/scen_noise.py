@@ -28,7 +28,10 @@ def kernel_heap(args):
     meter.feed(buf, n)
     st, out = meter._st, meter._out
     failure = heap_locked(lambda: kernel.run(buf, n, st, out), 20)
-    return {"failure": failure}
+    # The whole meter too, discard phase and measuring, short of a period's end.
+    meter = NoiseMeter(NoiseConfig(rate=48000, block=1024))
+    feed_failure = heap_locked(lambda: meter.feed(buf, n), 200)  # 4.3 s of sound
+    return {"failure": failure, "feed_failure": feed_failure, "subblocks": meter.subblocks}
 
 
 def full_scale(args):

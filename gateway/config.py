@@ -11,7 +11,15 @@ from commons.settings import ConfigError, Section, load_toml
 from gateway.serial_config import SERIAL_KEYS, SerialSensorSettings, parse_serial
 
 KNOWN_KEYS = {
-    "gateway": {"id", "data_dir", "registry", "status_interval", "queue_max_bytes"},
+    "gateway": {
+        "id",
+        "data_dir",
+        "registry",
+        "status_interval",
+        "queue_max_bytes",
+        "node_rate",
+        "node_burst",
+    },
     "mqtt": {
         "host",
         "port",
@@ -67,6 +75,9 @@ class GatewaySettings:
     registry_path: Path
     status_interval: float
     queue_max_bytes: int | None
+    # Per-node token bucket: sustained messages/s and burst (a replaying node is bursty).
+    node_rate: float
+    node_burst: float
     mqtt: MqttSettings
     influx: InfluxSettings
     source: Path | None
@@ -119,6 +130,8 @@ class GatewaySettings:
         registry = Path(gw.get("registry", str, str(home / "registry.sqlite"))).expanduser()
         status_interval = gw.positive("status_interval", float, 10.0)
         max_bytes = gw.get("queue_max_bytes", int, 0) or None
+        node_rate = gw.positive("node_rate", float, 100.0)
+        node_burst = gw.positive("node_burst", float, 2000.0)
         mqtt = MqttSettings(
             host=mq.get("host", str, host),
             port=mq.positive("port", int, port),
@@ -147,6 +160,8 @@ class GatewaySettings:
             registry_path=registry,
             status_interval=status_interval,
             queue_max_bytes=max_bytes,
+            node_rate=node_rate,
+            node_burst=node_burst,
             mqtt=mqtt,
             influx=influx,
             source=path,

@@ -11,7 +11,6 @@ from commons.contract import (
     GATEWAY_SEGMENT,
     TOPIC_ROOT,
     InvalidMessageError,
-    decode_payload,
     parse_message,
 )
 from gateway.queue import QueuedMessage
@@ -50,13 +49,20 @@ class Converter:
         parts = message.topic.split("/")
         if parts[4] != "status":
             raise InvalidMessageError("topic", f"{message.topic!r} is not a gateway status topic")
-        status = decode_payload(message.payload)
+        # The gateway's own message: no node payload size limit (its node table can be long).
+        try:
+            status = json.loads(message.payload)
+        except ValueError as exc:
+            raise InvalidMessageError("payload", f"not JSON ({exc})") from None
+        if not isinstance(status, dict):
+            raise InvalidMessageError("payload", "expected a JSON object")
         ts = status.get("ts")
         if not isinstance(ts, int):
             raise InvalidMessageError("ts", "a gateway status needs an integer ts")
         point = Point(GATEWAY_MEASUREMENT).tag("gateway", parts[3])
         for name, value in status.items():
-            if name in _GATEWAY_STATUS_SKIP:
+            # Tables (per-node last seen) are for people watching MQTT, not fields.
+            if name in _GATEWAY_STATUS_SKIP or isinstance(value, dict | list):
                 continue
             if not isinstance(value, bool | int | float | str):
                 raise InvalidMessageError(name, f"unsupported value {json.dumps(value)}")

@@ -19,15 +19,18 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from commons.contract import SUBSCRIPTION, gateway_status_topic
+from commons.contract import NODE_ID_PATTERN, SUBSCRIPTION, gateway_status_topic
 from gateway.backoff import Backoff
 from gateway.config import GatewaySettings
 from gateway.queue import DurableQueue, Message, QueueFullError
+from gateway.ratelimit import NodeRateLimiter
 
 FLUSH_MAX = 1000
 FLUSH_AFTER_S = 0.02
 LOOP_TIMEOUT_S = 0.01
 STATUS_SEND_TIMEOUT_S = 2.0
+# At most one dead-letter sample per minute of a node over its rate.
+RATE_SAMPLE_EVERY_S = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,13 @@ class _Pending:
     generation: int
     mid: int
     qos: int
-    message: Message
+    message: Message | None  # None: refused by the rate limit, acknowledged all the same
+
+
+def node_of(topic: str) -> str | None:
+    """The node id of a reading topic ``commons/v1/<node>/<kind>`` (unvalidated)."""
+    parts = topic.split("/", 4)
+    return parts[2] if len(parts) == 4 and parts[0] == "commons" else None
 
 
 class Ingress:
@@ -60,6 +69,11 @@ class Ingress:
         self._generation = 0
         self._connected = False
         self._status_topic = gateway_status_topic(settings.gateway_id)
+        self.limiter = NodeRateLimiter(settings.node_rate, settings.node_burst)
+        self.last_seen: dict[str, float] = {}
+        self._limited = 0
+        self._samples: list[tuple[Message, str]] = []
+        self._last_sample: dict[str, float] = {}
         self._client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -122,10 +136,34 @@ class Ingress:
             return  # refusing work: unacknowledged, the broker delivers it again later
         if not self._pending:
             self._first_pending = time.monotonic()
-        message = Message(msg.topic, bytes(msg.payload), time.time())
+        now = time.time()
+        received = Message(msg.topic, bytes(msg.payload), now)
+        message: Message | None = received
+        node = node_of(msg.topic)
+        # Only well-formed ids are tracked: anything else is dead-lettered downstream, and
+        # hostile topics must not grow these tables.
+        if node is not None and NODE_ID_PATTERN.match(node):
+            self.last_seen[node] = now
+            if not self.limiter.allow(node, now):
+                self._refuse(node, received, now)
+                message = None
         self._pending.append(_Pending(self._generation, msg.mid, msg.qos, message))
         if len(self._pending) >= FLUSH_MAX:
             self.flush()
+
+    def _refuse(self, node: str, message: Message, now: float) -> None:
+        """Count a message over its node's rate; keep one sample a minute per node."""
+        self._limited += 1
+        if now - self._last_sample.get(node, 0.0) < RATE_SAMPLE_EVERY_S:
+            return
+        self._last_sample[node] = now
+        refused = self.limiter.take_limited(node)
+        reason = (
+            f"rate limited: node {node} exceeded {self.settings.node_rate:g} messages/s "
+            f"(burst {self.settings.node_burst:g}); {refused} refused since the last sample"
+        )
+        log.warning("%s", reason)
+        self._samples.append((message, reason))
 
     # -- queue ------------------------------------------------------------------------
 
@@ -134,8 +172,14 @@ class Ingress:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
+        limited, self._limited = self._limited, 0
+        samples, self._samples = self._samples, []
         try:
-            self.queue.commit([p.message for p in pending])
+            self.queue.commit(
+                [p.message for p in pending if p.message is not None],
+                rate_limited=limited,
+                samples=samples,
+            )
         except QueueFullError as exc:
             # Nothing was stored and nothing is acknowledged: leave the broker holding the
             # messages, and stop taking more until the uplink has made room.

@@ -56,11 +56,13 @@ COUNTERS = (
     "rejected_invalid",  # ... because they broke the message contract
     "rejected_write",  # ... because InfluxDB refused the data itself
     "retried",  # write attempts that failed and were tried again
+    "rate_limited",  # messages refused because their node exceeded its rate
     "queued",  # messages waiting now
 )
 
 STAGE_INVALID = "invalid"
 STAGE_WRITE = "write"
+STAGE_RATE_LIMIT = "rate_limit"
 
 # Below this much free disk the queue takes no new messages, so it can never be the thing
 # that fills the disk and corrupts what it already holds.
@@ -177,14 +179,22 @@ class DurableQueue:
 
     # -- ingress ----------------------------------------------------------------------
 
-    def commit(self, messages: Sequence[Message], from_broker: bool = True) -> None:
+    def commit(
+        self,
+        messages: Sequence[Message],
+        from_broker: bool = True,
+        rate_limited: int = 0,
+        samples: Sequence[tuple[Message, str]] = (),
+    ) -> None:
         """Store messages in one transaction; only then may they be acknowledged.
 
         ``from_broker`` false: the gateway's own messages, not counted as ``received``.
+        ``rate_limited``: messages received but refused by the per-node rate limit, of
+        which ``samples`` (message, reason) are kept in the dead-letter table.
 
         Raises :class:`QueueFullError`, storing nothing, when the queue may not grow.
         """
-        if not messages:
+        if not messages and not rate_limited:
             return
         refusal = self.refusal()
         if refusal is not None:
@@ -194,7 +204,13 @@ class DurableQueue:
                 "INSERT INTO inbox (received, topic, payload) VALUES (?, ?, ?)",
                 [(m.received, m.topic, m.payload) for m in messages],
             )
-            self._add({"received": len(messages) if from_broker else 0, "queued": len(messages)})
+            self._db.executemany(
+                "INSERT INTO dead_letter (received, stage, topic, payload, reason) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(m.received, STAGE_RATE_LIMIT, m.topic, m.payload, why) for m, why in samples],
+            )
+            received = len(messages) + rate_limited if from_broker else 0
+            self._add({"received": received, "queued": len(messages), "rate_limited": rate_limited})
 
     # -- uplink -----------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import ctypes
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import threading
 import time
@@ -113,6 +114,7 @@ class Gateway:
         counters = self.queue.counters()
         oldest = self.queue.oldest_received()
         now = time.time()
+        last_seen = self.ingress.last_seen
         return {
             "v": 1,
             "ts": int(now),
@@ -121,10 +123,14 @@ class Gateway:
             **{name: counters[name] for name in sorted(counters)},
             "oldest_queued_s": round(now - oldest, 1) if oldest is not None else 0.0,
             "queue_bytes": self.queue.size_bytes(),
+            "disk_free": shutil.disk_usage(self.settings.queue_path.parent).free,
+            "nodes_seen_1h": sum(1 for t in last_seen.values() if now - t < HOUR_S),
             "alarm": self.ingress.alarm or "",
             "uplink_error": self.queue.state("uplink_error"),
             "uplink_alive": self._uplink.is_alive(),
             **self.serial.status_fields(),
+            # Per node: when the gateway last heard from it (MQTT only; a table, not a field).
+            "last_seen": {node: int(t) for node, t in sorted(last_seen.items())},
         }
 
     def _tick(self) -> None:

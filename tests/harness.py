@@ -153,6 +153,10 @@ class GatewayProcess:
                 "data_dir": str(workdir / "data"),
                 "registry": str(workdir / "registry.sqlite"),
                 "status_interval": 1.0,
+                # Tests publish thousands of readings per node at once; the rate limit has
+                # its own test.
+                "node_rate": 1_000_000.0,
+                "node_burst": 1_000_000.0,
             },
             "mqtt": {
                 "host": stack.mqtt.host,

@@ -46,35 +46,23 @@ def gateway_run(config_path: Path | None) -> None:
 @gateway.command("status")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dead-letters", default=0, show_default=True, help="Also list the newest N.")
-def gateway_status(config_path: Path | None, dead_letters: int) -> None:
-    """Counters of the gateway's queue (read from its database, the service may be stopped)."""
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def gateway_status(config_path: Path | None, dead_letters: int, as_json: bool) -> None:
+    """The gateway's health: queue, counters, alarm, uplink, nodes last seen.
+
+    Reads the queue database (works while the service is stopped) and, when the broker
+    answers, the status the running gateway keeps retained.
+    """
     from gateway.config import GatewaySettings
-    from gateway.queue import DurableQueue
+    from gateway.report import format_report, gather
 
     try:
         settings = GatewaySettings.load(config_path)
     except ConfigError as exc:
         click.echo(f"commons: {exc}", err=True)
         sys.exit(2)
-    queue = DurableQueue(settings.queue_path)
-    try:
-        report: dict[str, object] = dict(queue.counters())
-        oldest = queue.oldest_received()
-        report["oldest_received"] = oldest
-        if dead_letters:
-            report["dead_letters"] = [
-                {
-                    "received": d.received,
-                    "stage": d.stage,
-                    "topic": d.topic,
-                    "payload": (d.payload or b"").decode("utf-8", "replace"),
-                    "reason": d.reason,
-                }
-                for d in queue.dead_letters(dead_letters)
-            ]
-    finally:
-        queue.close()
-    click.echo(json.dumps(report, indent=2))
+    report = gather(settings, dead_letters)
+    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 
 # Exit codes of ``commons node``: what a script needs to tell apart.

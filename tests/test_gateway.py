@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -347,3 +348,38 @@ def test_a_full_queue_stops_acknowledging_and_the_broker_keeps_the_rest(
     assert "refusing new messages" in next(a for a in alarms if a)
     stored = rows(influx, "SELECT pm10 FROM air")
     assert sorted(int(row["pm10"]) for row in stored) == list(range(total))
+
+
+def test_gateway_status_command_reports_for_a_person_and_a_script(
+    stack: StackInfo, tmp_path: Path
+) -> None:
+    import subprocess
+
+    from harness import COMMONS
+
+    database = _database()
+    influx_for(stack, database)
+    with running_gateway(stack, tmp_path, database) as gateway:
+        publisher = Publisher(stack)
+        publisher.publish_json("commons/v1/report-1/air", air_payload(0, int(time.time())))
+        publisher.publish("commons/v1/report-1/air", b"[]")
+        publisher.close()
+        wait_until(lambda: gateway.counters()["queued"] == 0, 30, "the queue to drain")
+        with watching_status(stack, gateway.gateway_id) as seen:
+            wait_until(
+                lambda: any("report-1" in s.get("last_seen", {}) for s in seen),
+                30,
+                "a status that has heard from the node",
+            )
+        argv = [str(COMMONS), "gateway", "status", "--config", str(gateway.config)]
+        text = subprocess.run(
+            [*argv, "--dead-letters", "5"], capture_output=True, text=True, check=True
+        ).stdout
+        raw = subprocess.run([*argv, "--json"], capture_output=True, text=True, check=True)
+    assert "state       online" in text
+    assert "report-1" in text
+    assert "payload: expected a JSON object" in text
+    report = json.loads(raw.stdout)
+    assert report["counters"]["received"] == 2
+    assert report["counters"]["rejected_invalid"] == 1
+    assert "report-1" in report["live"]["last_seen"]

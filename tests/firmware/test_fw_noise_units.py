@@ -4,8 +4,10 @@ check, the A-weighting design against REFERENCE.md 1.5, settings, and the native
 from __future__ import annotations
 
 import math
+import random
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mprunner import FIRMWARE, MICROPYTHON, MPY_CROSS, MicroPython
@@ -208,3 +210,108 @@ def test_node_task_publishes_contract_valid_noise_messages(mp_source: MicroPytho
             assert reading.values[key] == pytest.approx(70.0, abs=0.1), key
     quiet = mp_source.run("scen_noise", "node_task", {**args, "peak": peak / 100})  # 30 dB
     assert '"flags":["below_floor"]' in quiet["messages"][0]
+
+
+def _shr_round(v: int, s: int) -> int:
+    if s == 0:
+        return v
+    return _check(v + (1 << (s - 1))) >> s if s < 31 else 0
+
+
+def _normalise(m: int, x: int) -> tuple[int, int]:
+    while m >= 1 << 29:
+        m = _check(m + 1) >> 1
+        x += 1
+    while m < 1 << 28 and x > 0 and m > 0:
+        m = _check(m << 1)
+        x -= 1
+    return m, x
+
+
+FastSnapshot = dict[str, Any]
+
+
+def _fast_model(subs: list[list[int]], fs: list[int]) -> list[FastSnapshot]:
+    """``noise.fast.run`` in plain Python, every intermediate checked against 32 bits.
+
+    Returns the state and histogram at each period's end (then reset as the meter does)
+    and at the end of the input.
+    """
+    fs = list(fs)
+    hist: dict[str, int] = {}
+    snapshots: list[FastSnapshot] = []
+    kcal = fs[22]
+    j = 0
+    while j < 4 * len(subs):
+        hh, hl, ll, cl = subs[j // 4]
+        fs[13] = _check(fs[13] + cl)
+        j += 4
+        b = max(hh.bit_length() + 24 if hh else 0, hl.bit_length() + 13 if hl else 0)
+        ex = max(max(b, ll.bit_length()) - 28, 0)
+        em = _check(hh << (24 - ex) if 24 - ex >= 0 else hh >> (ex - 24))
+        em = _check(em + (hl << (13 - ex) if 13 - ex >= 0 else hl >> (ex - 13)))
+        em = _check(em + (ll >> ex))
+        if fs[14]:
+            fs[14] -= 1
+            if fs[14] < fs[15]:
+                xx = max(fs[17], ex)
+                total = _check(_shr_round(fs[16], xx - fs[17]) + _shr_round(em, xx - ex))
+                fs[16], fs[17] = _normalise(total, xx)
+                fs[18] += 1
+            if fs[14] == 0:
+                fs[0], fs[1] = _normalise(fs[16] // fs[18], fs[17])
+            continue
+        xx = max(fs[1], ex)
+        a = fs[0] >> (xx - fs[1]) if xx - fs[1] < 31 else 0
+        d = _check((em >> (xx - ex) if xx - ex < 31 else 0) - a)
+        bm, be, br = fs[19:22]
+        t = _check(_check(bm * (d >> 15)) + (_check(bm * (d & 0x7FFF)) >> 15) + br) >> be
+        fs[0], fs[1] = _normalise(_check(a + t), xx)
+        if (fs[1], fs[0]) > (fs[3], fs[2]):
+            fs[2], fs[3] = fs[0], fs[1]
+        if (fs[1], fs[0]) < (fs[5], fs[4]):
+            fs[4], fs[5] = fs[0], fs[1]
+        xx = max(fs[7], ex)
+        total = _check(_shr_round(fs[6], xx - fs[7]) + _shr_round(em, xx - ex))
+        fs[6], fs[7] = _normalise(total, xx)
+        fs[10] += 1
+        if fs[10] == fs[11]:
+            fs[10] = 0
+            fs[12] += 1
+            slot = 0
+            if fs[0] > 0:
+                lb = fs[0].bit_length()
+                m = fs[0] << (29 - lb)
+                idx, frac = (m >> 20) & 0xFF, (m >> 4) & 0xFFFF
+                t0 = fs[32 + idx]
+                l2 = _check(((fs[1] + lb - 1) << 16) + t0 + (((fs[33 + idx] - t0) * frac) >> 16))
+                v = _check(_check(l2 * 30) + (_check((l2 >> 8) * 6750) >> 8) + kcal)
+                slot = min(max(v >> 16, 0), fs[25] - 1)
+            hist[str(slot)] = hist.get(str(slot), 0) + 1
+        fs[8] += 1
+        if fs[8] == fs[9]:
+            fs[23], fs[24] = j, 1
+            snapshots.append({"fs": fs[:32], "hist": dict(hist)})
+            for i in (2, 3, 4, 6, 7, 8, 10, 12, 13):  # NoiseMeter._reset
+                fs[i] = 0
+            fs[5] = 0x3FFFFFFF
+            hist.clear()
+    fs[23], fs[24] = j, 0
+    snapshots.append({"fs": fs[:32], "hist": dict(hist)})
+    return snapshots
+
+
+def test_fast_stage_stays_within_32_bits(mp_source: MicroPython) -> None:
+    # Sub-block sums from silence to the largest the kernel can produce (120 samples of
+    # 24-bit full scale), in jumps and at random scales, through the discard, four periods
+    # and their histogram ticks: the model checks every intermediate against 32 bits, and
+    # the port must compute exactly what the model does.
+    top = 120 * 4095 * 4095
+    rng = random.Random(61672)
+    subs = [[0, 0, 0, 0]] * 200 + [[top, top, top, 120]] * 300
+    subs += [[rng.randrange(0, 1 << k) for _ in range(3)] + [0] for k in range(1, 32)] * 30
+    subs += [[0, rng.randrange(1 << 20), rng.randrange(1 << 31), 0] for _ in range(400)]
+    result = mp_source.run("scen_noise", "fast_stage", {"subs": subs, "period_s": 1})
+    expected = _fast_model(subs, result["initial"])
+    assert len(expected) == 5
+    assert result["snapshots"] == expected

@@ -1,6 +1,7 @@
 """Scenarios for the noise meter's parts: the kernel's heap use, sources, slot check, design."""
 
 import math
+from array import array
 
 from fakes import heap_locked
 from noise import kernel, weighting
@@ -178,3 +179,26 @@ def node_task(args):
 
     asyncio.run(main())
     return {"messages": [m.decode() for m in messages], "blocks": sampler.blocks}
+
+
+def fast_stage(args):
+    """``noise.fast.run`` over given sub-block sums: the state at each period's end and after."""
+    from noise import fast
+
+    meter = NoiseMeter(NoiseConfig(rate=48000, period_s=args["period_s"], block=1024))
+    fs, hist = meter._fs, meter._hist
+    initial = list(fs)
+    subs = args["subs"]
+    out = array("i", [v for sub in subs for v in sub])
+    fs[fast.F_J] = 0
+    snapshots = []
+
+    def snapshot():
+        counts = {str(i): hist[i] for i in range(len(hist)) if hist[i]}
+        snapshots.append({"fs": list(fs)[: fast.F_LOG], "hist": counts})
+
+    while fast.run_stage(out, len(subs), fs, hist) and fs[fast.F_DONE]:
+        snapshot()
+        meter._reset()
+    snapshot()
+    return {"initial": initial, "snapshots": snapshots}

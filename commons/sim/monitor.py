@@ -7,6 +7,7 @@ else anonymous) on each node's topics; the summary of ``commons node simulate`` 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 
@@ -38,12 +39,12 @@ class MonitorError(Exception):
 
 
 class Monitor:
-    def __init__(
-        self, stack: StackInfo, node_ids: list[str], client_id: str = "commons-sim-monitor"
-    ) -> None:
+    def __init__(self, stack: StackInfo, node_ids: list[str], client_id: str | None = None) -> None:
         self.nodes = {n: NodeSeen() for n in node_ids}
         self._lock = threading.Lock()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id or f"commons-sim-monitor-{os.getpid()}"
+        )
         account = stack.mqtt.gateway
         if account is not None:
             self._client.username_pw_set(account.username, account.password())

@@ -36,6 +36,8 @@ class NodeSpec:
     traffic: float  # 0..1: park edge .. busy road
     seed: int
     pm_sensor: str = "sds011"
+    # Injected faults for tests, e.g. {"i2c_hang_at_s": 60} (see commons/sim/mpy/machine.py).
+    faults: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ def sim_config(
         "i2c": buses,
         "wifi": {"ssid": SIM_SSID, "password": SIM_WIFI_PASSWORD, "mac": mac_for(spec.node_id)},
         "env": {"file": ENV_FILE, "start": env_start, "step": physics.STEP_S, "count": env_count},
+        "faults": dict(spec.faults),
     }
 
 

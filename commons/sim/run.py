@@ -172,7 +172,7 @@ def _backfill_progress(clock: ClockPlan, procs: list[NodeProcess]) -> None:
     total = round(behind)
     with tqdm(
         total=total, desc=f"backfill ({hours:g} h at {clock.speed:g}x)", unit="s",
-        unit_scale=True, file=sys.stderr,
+        unit_scale=True, file=sys.stderr, disable=None,
     ) as bar:  # fmt: skip
         end = clock.caught_up_at()
         while time.time() < end and any(p.alive() for p in procs):

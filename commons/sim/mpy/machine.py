@@ -32,6 +32,19 @@ _VALID_PINS = (0, 1, 2, 3, 4, 5, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 23, 25,
                32, 33, 34, 35, 36, 37, 38, 39)  # fmt: skip
 
 
+# A fault to exercise the watchdog: after this many seconds of uptime, on the first boot
+# only, a device holds the I2C bus and the next transfer never returns.
+_HANG_AT_S = sim_config.section("faults").get("i2c_hang_at_s")
+if os.getenv("COMMONS_SIM_RESET") not in (None, "", "PWRON"):
+    _HANG_AT_S = None
+
+
+def _hang():
+    print("sim: the I2C bus hangs")
+    while True:
+        sim_clock.sleep_ms(3600000)
+
+
 def reset_cause():
     return _CAUSES.get(os.getenv("COMMONS_SIM_RESET") or "PWRON", PWRON_RESET)
 
@@ -232,6 +245,8 @@ class I2C:
 
     def _device(self, addr):
         sim_clock.check_wdt()
+        if _HANG_AT_S is not None and sim_clock.now_ms() >= _HANG_AT_S * 1000:
+            _hang()
         device = self.devices.get(addr)
         if device is None:
             raise OSError(errno.ENODEV)

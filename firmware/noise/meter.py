@@ -55,6 +55,10 @@ HIST_BINS = const(1400)  # 0 .. 140 dB
 LEVEL_MAX_DB = 140.0
 MIN_PERIOD_S = 1.0
 DEFAULT_BLOCK = const(1024)  # words per readinto: 21 ms at 48 kHz, 4 KB
+_PIN_KEYS = ("sck", "ws", "sd")
+_PIN_MAX = const(39)
+_SECTION_INTS = ("rate", "period_s", "i2s", "sck", "ws", "sd")
+_SECTION_NUMBERS = ("sensitivity_dbfs", "offset_db")
 
 
 class ConfigError(ValueError):
@@ -92,6 +96,56 @@ class NoiseConfig:
         self.sensitivity_dbfs = float(sensitivity_dbfs)
         self.offset_db = float(offset_db)
         self.block = block
+        # The microphone's I2S bus and pins, when read from a node's configuration.
+        self.i2s: int | None = None
+        self.sck: int | None = None
+        self.ws: int | None = None
+        self.sd: int | None = None
+
+    @classmethod
+    def from_section(cls, section: dict[str, Any]) -> "NoiseConfig":
+        """The ``noise`` section of a node's ``config.json``, checked key by key.
+
+        ``{"rate": 48000, "period_s": 60, "sensitivity_dbfs": -26.0, "offset_db": -1.37,
+        "i2s": 0, "sck": 32, "ws": 25, "sd": 33}``: every key optional (defaults as the
+        constructor's; pins absent means the node's pin map decides). A bad value raises
+        ``ConfigError`` naming ``noise.<key>``.
+        """
+        for key in section:
+            if key not in _SECTION_NUMBERS and key not in _SECTION_INTS:
+                raise ConfigError(key, section[key], "unknown key")
+        for key in _SECTION_INTS:
+            value = section.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(key, value, "expected a whole number")
+        for key in _SECTION_NUMBERS:
+            value = section.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float))
+            ):
+                raise ConfigError(key, value, "expected a number")
+        rate = section.get("rate", 48000)
+        if rate not in weighting.SUPPORTED_RATES:
+            rates = ", ".join(str(r) for r in weighting.SUPPORTED_RATES)
+            raise ConfigError("rate", rate, "supported rates: " + rates + " Hz")
+        for key in _PIN_KEYS:
+            pin = section.get(key)
+            if pin is not None and not 0 <= pin <= _PIN_MAX:
+                raise ConfigError(key, pin, "an ESP32 GPIO number, 0 to 39")
+        i2s = section.get("i2s")
+        if i2s is not None and i2s not in (0, 1):
+            raise ConfigError("i2s", i2s, "I2S bus 0 or 1")
+        config = cls(
+            rate,
+            section.get("period_s", 60),
+            section.get("sensitivity_dbfs", -26.0),
+            section.get("offset_db", 0.0),
+        )
+        config.i2s = i2s
+        config.sck = section.get("sck")
+        config.ws = section.get("ws")
+        config.sd = section.get("sd")
+        return config
 
 
 class NoiseReading:

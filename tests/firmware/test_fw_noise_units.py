@@ -315,3 +315,32 @@ def test_fast_stage_stays_within_32_bits(mp_source: MicroPython) -> None:
     expected = _fast_model(subs, result["initial"])
     assert len(expected) == 5
     assert result["snapshots"] == expected
+
+
+def test_node_config_section_is_checked_key_by_key(mp_source: MicroPython) -> None:
+    sections = [
+        {},
+        {"rate": 44100, "period_s": 10, "offset_db": -1.37, "sck": 32, "ws": 25, "sd": 33},
+        {"rate": 16000},
+        {"offset_db": "1.5"},
+        {"period_s": 1.5},
+        {"sd": 40},
+        {"gain": 3},
+        {"i2s": 2},
+        {"sensitivity_dbfs": True},
+    ]
+    result = mp_source.run("scen_noise", "config_sections", {"sections": sections})
+    assert result[0] == [48000, 60, -26.0, 0.0, None, None, None]
+    assert result[1] == [44100, 10, -26.0, -1.37, 32, 25, 33]
+    errors = [(r[1], r[2]) for r in result[2:]]
+    assert [key for key, _ in errors] == [
+        "rate",
+        "offset_db",
+        "period_s",
+        "sd",
+        "gain",
+        "i2s",
+        "sensitivity_dbfs",
+    ]
+    assert errors[0][1] == "noise.rate = 16000: supported rates: 44100, 48000 Hz"
+    assert errors[4][1] == "noise.gain = 3: unknown key"

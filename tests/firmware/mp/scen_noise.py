@@ -202,3 +202,14 @@ def fast_stage(args):
         meter._reset()
     snapshot()
     return {"initial": initial, "snapshots": snapshots}
+
+
+def config_sections(args):
+    out = []
+    for section in args["sections"]:
+        try:
+            c = NoiseConfig.from_section(section)
+            out.append([c.rate, c.period_s, c.sensitivity_dbfs, c.offset_db, c.sck, c.ws, c.sd])
+        except ConfigError as exc:
+            out.append(["error", exc.key, str(exc)])
+    return out

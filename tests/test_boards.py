@@ -109,3 +109,25 @@ def test_bad_i2c_address_is_rejected() -> None:
     with pytest.raises(BoardError, match="not a bme280 address") as err:
         parse_board(raw)
     assert err.value.key == "i2c.env.devices[0].address"
+
+
+def test_wiring_diagram_and_guide_follow_the_board_file() -> None:
+    from commons.wiring import svg, wiring_table
+
+    board = load_board(AIR)
+    committed = (AIR.parent / "wiring.svg").read_text()
+    assert committed == svg(board), "run: python -m commons.wiring"
+    guide = (AIR.parent / "ASSEMBLY.md").read_text()
+    assert wiring_table(board) in guide, "paste: python -m commons.wiring --table"
+
+
+def test_bill_of_materials_has_the_parts_of_the_board() -> None:
+    import csv
+
+    with (AIR.parent / "bom.csv").open(newline="") as f:
+        parts = list(csv.DictReader(f))
+    assert {"part", "quantity", "example source", "price (EUR each)"} <= set(parts[0])
+    names = " ".join(p["part"] for p in parts)
+    for needed in ("ESP32", "SDS011", "BME280"):
+        assert needed in names
+    assert all(int(p["quantity"]) >= 0 and float(p["price (EUR each)"]) > 0 for p in parts)

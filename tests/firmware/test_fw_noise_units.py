@@ -344,3 +344,11 @@ def test_node_config_section_is_checked_key_by_key(mp_source: MicroPython) -> No
     ]
     assert errors[0][1] == "noise.rate = 16000: supported rates: 44100, 48000 Hz"
     assert errors[4][1] == "noise.gain = 3: unknown key"
+
+
+def test_ram_cost_stays_small(mp_source: MicroPython) -> None:
+    # 64-bit unix port: imports ~25 KB (about half on the ESP32), a meter with its block
+    # buffer ~12 KB (mostly byte arrays: the same there). A guard against creeping growth.
+    result = mp_source.run("scen_noise", "memory")
+    assert result["import"] < 32_000
+    assert result["instance"] < 14_000

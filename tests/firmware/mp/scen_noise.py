@@ -213,3 +213,24 @@ def config_sections(args):
         except ConfigError as exc:
             out.append(["error", exc.key, str(exc)])
     return out
+
+
+def memory(args):
+    import gc
+    import sys
+
+    for name in list(sys.modules):
+        if name.startswith("noise"):
+            del sys.modules[name]
+    gc.collect()
+    before = gc.mem_free()
+    from noise import source, task  # noqa: F401
+    from noise.meter import NoiseConfig as Config
+    from noise.meter import NoiseMeter as Meter
+
+    gc.collect()
+    imported = gc.mem_free()
+    meter = Meter(Config())
+    buf = bytearray(4 * meter.config.block)
+    gc.collect()
+    return {"import": before - imported, "instance": imported - gc.mem_free(), "n": len(buf)}

@@ -3,6 +3,10 @@
 Stack (Mosquitto, InfluxDB) → database bootstrap → node registry in several neighbourhoods
 → the gateway service → simulated nodes publishing a day of history and then live readings
 → a planner export. Runs for ``--duration`` seconds or until interrupted.
+
+The air nodes are the real firmware: ``micropython`` processes with emulated sensors
+(commons/sim), their clocks started a day back and running fast until they have caught up. The
+noise nodes are still Python stand-ins (commons/nodesim) until a noise node firmware exists.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 from tqdm import tqdm
@@ -25,6 +30,8 @@ from commons.dynsec import Credentials
 from commons.home import StackInfo, commons_home
 from commons.nodesim import SimNode, SimulatedNode
 from commons.procs import DeadlineExceededError, ProcessRef, wait_until
+from commons.sim.nodefolder import NodeSpec
+from commons.sim.run import SimulateOptions, Simulation, print_summary
 from commons.stack import Stack
 from gateway.nodes import NodeAdmin
 from gateway.queue import DurableQueue
@@ -34,6 +41,11 @@ from ingest.influx import InfluxHTTP
 
 HISTORY_STEP_S = 300
 STATUS_EVERY_S = 60.0
+HISTORY_H = 24
+# The air nodes' clocks replay the day this many times faster than real time (about a minute),
+# taking a reading every AIR_SAMPLE_S seconds of their own time.
+AIR_SPEED = 1440.0
+AIR_SAMPLE_S = 60
 
 DEMO_NODES = (
     SimNode("riverside-air-1", "Riverside", Kind.AIR, traffic=1.0, seed=1),
@@ -53,6 +65,23 @@ def _register(info: StackInfo) -> dict[str, Credentials]:
     """Each demo node registered with its own MQTT credentials, as ``commons node add`` does."""
     nodes = NodeAdmin(info)
     return {node.node_id: nodes.ensure(node.node_id, node.area) for node in DEMO_NODES}
+
+
+def _air_simulation(home: Path) -> Simulation:
+    """The demo's air nodes as simulated nodes running the firmware."""
+    specs = [
+        NodeSpec(node.node_id, node.area, node.traffic, node.seed)
+        for node in DEMO_NODES
+        if node.kind is Kind.AIR
+    ]
+    options = SimulateOptions(
+        count=len(specs),
+        backfill_hours=HISTORY_H,
+        speed=AIR_SPEED,
+        interval=AIR_SAMPLE_S,
+        duration=None,
+    )
+    return Simulation(options, specs, home)
 
 
 def _start_gateway(home: Path) -> tuple[subprocess.Popen[bytes], Path]:
@@ -89,7 +118,9 @@ def _counters(home: Path) -> dict[str, int]:
 def _backfill(nodes: list[SimulatedNode], start: int, end: int) -> int:
     steps = range(start, end, HISTORY_STEP_S)
     total = len(steps) * len(nodes)
-    with tqdm(total=total, desc="history (24 h)", unit="reading", file=sys.stderr) as bar:
+    with tqdm(
+        total=total, desc="noise history (24 h)", unit="reading", file=sys.stderr, disable=None
+    ) as bar:
         for ts in steps:
             for node in nodes:
                 node.publish_reading(ts, HISTORY_STEP_S)
@@ -100,7 +131,9 @@ def _backfill(nodes: list[SimulatedNode], start: int, end: int) -> int:
 
 
 def _wait_stored(home: Path, baseline: int, expected: int) -> None:
-    with tqdm(total=expected, desc="stored in InfluxDB", unit="reading", file=sys.stderr) as bar:
+    with tqdm(
+        total=expected, desc="stored in InfluxDB", unit="message", file=sys.stderr, disable=None
+    ) as bar:
 
         def stored() -> bool:
             counters = _counters(home)
@@ -158,18 +191,24 @@ def run_demo(duration: float | None, interval: float) -> None:
     nodes = [
         SimulatedNode(node, info.mqtt.host, info.mqtt.port, credentials[node.node_id])
         for node in DEMO_NODES
+        if node.kind is not Kind.AIR
     ]
+    air = _air_simulation(home)
     started = time.monotonic()
     now = int(time.time())
-    history_start = now - now % HISTORY_STEP_S - 86400
+    history_start = now - now % HISTORY_STEP_S - HISTORY_H * 3600
+    air_summary: dict[str, Any] | None = None
     try:
         baseline = _counters(home)["received"]
+        air.start()
         sent = _backfill(nodes, history_start, now - now % HISTORY_STEP_S)
+        air.backfill()
+        sent += sum(seen.readings for seen in air.published().values())
         _wait_stored(home, baseline, sent)
         live_from = time.monotonic()
         echo(
-            f"Live: each node publishes every {interval:g} s"
-            + (f" for {duration:g} s" if duration else "; Ctrl-C to stop")
+            f"Live: each noise node publishes every {interval:g} s, each air node every "
+            f"{AIR_SAMPLE_S} s" + (f" for {duration:g} s" if duration else "; Ctrl-C to stop")
         )
         next_status = 0.0
         while duration is None or time.monotonic() - started < duration:
@@ -190,6 +229,7 @@ def run_demo(duration: float | None, interval: float) -> None:
     except (KeyboardInterrupt, _Interrupted):
         echo("\nStopping.")
     finally:
+        air_summary = air.stop()
         for node in nodes:
             node.close()
         try:
@@ -199,6 +239,10 @@ def run_demo(duration: float | None, interval: float) -> None:
         gateway.stop()
         signal.signal(signal.SIGTERM, previous)
     _report(home, influx, history_start)
+    if air_summary is not None:
+        echo("")
+        echo("Air nodes (the firmware under MicroPython; console logs in their folders):")
+        print_summary(air_summary, echo)
 
 
 def _report(home: Path, influx: InfluxHTTP, history_start: int) -> None:

@@ -63,21 +63,17 @@ def default_nodes(options: SimulateOptions) -> list[NodeSpec]:
 
 
 def _credentials(home: Path, stack: StackInfo, spec: NodeSpec) -> dict[str, Any] | None:
-    """The node's provisioning file, made with ``commons node add`` semantics when missing."""
-    base = provisioning_file(home, spec.node_id)
-    if base is not None:
-        return base
+    """The node's provisioning file, made as ``commons node add`` does when it is missing."""
     try:
         from gateway.nodes import NodeAdmin
     except ImportError:  # a tree without node accounts: anonymous broker
-        return None
+        return provisioning_file(home, spec.node_id)
     try:
-        NodeAdmin(stack).add(spec.node_id, spec.area)
+        NodeAdmin(stack).ensure(spec.node_id, spec.area)
     except Exception as exc:
         click.echo(
             f"  {spec.node_id}: no MQTT credentials ({exc}); connecting anonymously", err=True
         )
-        return None
     return provisioning_file(home, spec.node_id)
 
 
@@ -100,69 +96,115 @@ def _wait(seconds: float, until: Callable[[], bool]) -> None:
         time.sleep(min(POLL_S, max(0.0, end - time.monotonic())))
 
 
+class Simulation:
+    """Simulated nodes: their folders written, processes started and supervised, stopped by PID.
+
+    ``start()``, then ``backfill()`` (progress until the nodes' clocks have caught up), then
+    ``stop()``, which returns the summary (also written to ``$COMMONS_HOME/sim/summary.json``).
+    """
+
+    def __init__(
+        self,
+        options: SimulateOptions,
+        nodes: list[NodeSpec] | None = None,
+        home: Path | None = None,
+        echo: Callable[[str], None] = click.echo,
+    ) -> None:
+        self.options = options
+        self.home = home or commons_home()
+        self.stack = load_stack(self.home)
+        self.nodes = nodes or default_nodes(options)
+        self.echo = echo
+        self.sim_dir = self.home / "sim"
+        now = time.time()
+        self.clock = ClockPlan.backfill(
+            now, options.backfill_hours, options.backfill_hours * 3600 / options.speed
+        )
+        self.monitor: Monitor | None = None
+        self.procs: list[NodeProcess] = []
+        self._started = time.monotonic()
+
+    def start(self) -> None:
+        options = self.options
+        board = load_board(board_path(options.kind))
+        until = (
+            self.clock.caught_up_at() + options.duration
+            if options.duration is not None
+            else time.time() + LIVE_DAYS * 86400
+        )
+        for spec in self.nodes:
+            prepare(
+                self.sim_dir / spec.node_id,
+                spec,
+                board,
+                self.stack,
+                self.clock,
+                base=_credentials(self.home, self.stack, spec),
+                sample_s=options.interval,
+                status_s=options.status_s,
+                until=until,
+            )
+        path = node_path(self.sim_dir / ".build")
+        try:
+            self.monitor = Monitor(self.stack, [n.node_id for n in self.nodes])
+        except (MonitorError, OSError) as exc:
+            self.echo(f"  no MQTT monitor ({exc}): the summary will lack published counts")
+        self.procs = [
+            NodeProcess(spec.node_id, self.sim_dir / spec.node_id, path, node_heap())
+            for spec in self.nodes
+        ]
+        self.echo(
+            f"  {len(self.procs)} simulated {options.kind} nodes running the firmware "
+            f"(micropython, heap {node_heap()}), flash folders in {self.sim_dir}"
+        )
+        self._started = time.monotonic()
+        for proc in self.procs:
+            proc.start()
+
+    def any_alive(self) -> bool:
+        return any(p.alive() for p in self.procs)
+
+    def backfill(self) -> None:
+        """Show progress until the nodes' clocks have caught up with real time."""
+        if self.options.backfill_hours > 0:
+            _backfill_progress(self.clock, self.procs)
+
+    def published(self) -> dict[str, NodeSeen]:
+        return self.monitor.snapshot() if self.monitor is not None else {}
+
+    def stop(self) -> dict[str, Any]:
+        stop_all(self.procs)
+        seen = self.monitor.snapshot() if self.monitor is not None else None
+        if self.monitor is not None:
+            self.monitor.close()
+        summary = _summary(self.procs, seen, time.monotonic() - self._started)
+        (self.sim_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        return summary
+
+
 def simulate(
     options: SimulateOptions,
     nodes: list[NodeSpec] | None = None,
     home: Path | None = None,
     echo: Callable[[str], None] = click.echo,
 ) -> dict[str, Any]:
-    """Run the nodes; return (and write to ``$COMMONS_HOME/sim/summary.json``) the summary."""
-    home = home or commons_home()
-    stack = load_stack(home)
-    nodes = nodes or default_nodes(options)
-    board = load_board(board_path(options.kind))
-    sim_dir = home / "sim"
-    now = time.time()
-    clock = ClockPlan.backfill(
-        now, options.backfill_hours, options.backfill_hours * 3600 / options.speed
-    )
-    catch_up = clock.caught_up_at()
-    until = catch_up + options.duration if options.duration is not None else now + LIVE_DAYS * 86400
-    for spec in nodes:
-        prepare(
-            sim_dir / spec.node_id,
-            spec,
-            board,
-            stack,
-            clock,
-            base=_credentials(home, stack, spec),
-            sample_s=options.interval,
-            status_s=options.status_s,
-            until=until,
-        )
-    path = node_path(sim_dir / ".build")
-    try:
-        monitor: Monitor | None = Monitor(stack, [n.node_id for n in nodes])
-    except (MonitorError, OSError) as exc:
-        echo(f"  no MQTT monitor ({exc}): the summary will lack published counts")
-        monitor = None
-    procs = [NodeProcess(spec.node_id, sim_dir / spec.node_id, path, node_heap()) for spec in nodes]
-    echo(
-        f"{len(procs)} simulated {options.kind} nodes ({', '.join(n.node_id for n in nodes)}), "
-        f"heap {node_heap()}, folders in {sim_dir}"
-    )
-    started = time.monotonic()
+    """Run the nodes to the end of ``options.duration`` (or Ctrl-C); return the summary."""
+    sim = Simulation(options, nodes, home, echo)
     try:
         with _sigterm_raises():
-            for proc in procs:
-                proc.start()
-            if options.backfill_hours > 0:
-                _backfill_progress(clock, procs)
+            sim.start()
+            sim.backfill()
             if options.duration is None:
                 echo("Live; Ctrl-C to stop")
-                while any(p.alive() for p in procs):
-                    time.sleep(POLL_S)
+                while sim.any_alive():
+                    time.sleep(POLL_S)  # waiting for Ctrl-C, not a synchronisation
             else:
-                _wait(options.duration, lambda: not any(p.alive() for p in procs))
+                _wait(options.duration, lambda: not sim.any_alive())
     except (KeyboardInterrupt, _Terminated):
         echo("\nStopping.")
     finally:
-        stop_all(procs)
-        if monitor is not None:
-            monitor.close()
-    summary = _summary(procs, monitor.snapshot() if monitor else None, time.monotonic() - started)
-    (sim_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-    _print_summary(summary, echo)
+        summary = sim.stop()
+    print_summary(summary, echo)
     return summary
 
 
@@ -212,7 +254,7 @@ def _summary(
     return out
 
 
-def _print_summary(summary: dict[str, Any], echo: Callable[[str], None]) -> None:
+def print_summary(summary: dict[str, Any], echo: Callable[[str], None]) -> None:
     echo("")
     echo(f"{'node':20} {'readings':>8} {'min heap':>9} {'boots':>5}  resets")
     for node_id, e in summary["nodes"].items():

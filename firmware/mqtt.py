@@ -88,7 +88,7 @@ def _put_length(buf: bytearray, i: int, n: int) -> int:
 
 
 class MQTTClient:
-    """One connection to the broker; make a new client to reconnect.
+    """A connection to the broker; ``connect`` again after a failure (same buffers).
 
     ``publish`` sends QoS 1 and returns once the matching PUBACK arrived, or
     raises ConnectionLost after ``ack_timeout_ms``. The will is published by
@@ -116,8 +116,11 @@ class MQTTClient:
         self.will_topic = will_topic
         self.will_payload = will_payload
         self.timeout_ms = timeout_ms
+        self._client_id = client_id.encode()
+        self._will_topic = None if will_topic is None else will_topic.encode()
+        self._user = None if user is None else user.encode()
+        self._password = None if password is None else password.encode()
         self._buf = bytearray(MAX_PACKET)
-        self._head = bytearray(5)
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._tasks: list[asyncio.Task] = []  # type: ignore[type-arg]
@@ -131,51 +134,69 @@ class MQTTClient:
     # -- connection -----------------------------------------------------------
 
     async def connect(self) -> None:
-        """TCP connect, CONNECT (clean session), await CONNACK; raises on failure."""
+        """TCP connect, CONNECT (clean session), await CONNACK; raises on failure.
+
+        The same client reconnects: its buffers are allocated once, in the constructor,
+        so a long outage with many attempts does not fragment a small heap.
+        """
+        self.error = None
+        self._ack_pid = -1
         try:
             self._reader, self._writer = await asyncio.wait_for_ms(
                 asyncio.open_connection(self.host, self.port), self.timeout_ms
             )
         except asyncio.TimeoutError:  # noqa: UP041 (MicroPython has no builtin TimeoutError)
             raise ConnectionLost("connect timed out") from None
-        buf = self._buf
-        i = 0
-        buf[0] = _CONNECT
-        # Variable header: protocol name, level 4 (3.1.1), flags, keep-alive.
-        body = bytearray(10)
-        body[0:8] = b"\x00\x04MQTT\x04\x02"  # flags byte at 7: clean session
-        body[8] = self.keepalive_s >> 8
-        body[9] = self.keepalive_s & 0xFF
-        payload = bytearray(MAX_PACKET)
-        j = _put_str(payload, 0, self.client_id.encode())
-        if self.will_topic is not None:
-            body[7] |= 0x04 | (_QOS1 << 2) | 0x20  # will, will QoS 1, will retain
-            j = _put_str(payload, j, self.will_topic.encode())
-            j = _put_str(payload, j, self.will_payload)
-        if self.user is not None:
-            body[7] |= 0x80
-            j = _put_str(payload, j, self.user.encode())
-        if self.password is not None:
-            body[7] |= 0x40
-            j = _put_str(payload, j, self.password.encode())
-        i = _put_length(buf, 1, len(body) + j)
-        buf[i : i + len(body)] = body
-        i += len(body)
-        buf[i : i + j] = payload[:j]
-        await self._send(memoryview(buf)[: i + j])
         try:
-            head: bytes = await asyncio.wait_for_ms(self._read_exactly(4), self.timeout_ms)
-        except asyncio.TimeoutError:  # noqa: UP041
+            await self._send(memoryview(self._buf)[: self._connect_packet()])
+            try:
+                head: bytes = await asyncio.wait_for_ms(self._read_exactly(4), self.timeout_ms)
+            except asyncio.TimeoutError:  # noqa: UP041
+                raise ConnectionLost("no CONNACK") from None
+            except (OSError, EOFError) as exc:
+                raise ConnectionLost("CONNACK: " + repr(exc)) from None
+            if head[0] != _CONNACK or head[1] != 2:
+                raise ConnectionLost("bad CONNACK")
+            if head[3] != 0:
+                raise ConnectRefused(head[3])
+        except MQTTError:
             await self.close()
-            raise ConnectionLost("no CONNACK") from None
-        if head[0] != _CONNACK or head[1] != 2:
-            await self.close()
-            raise ConnectionLost("bad CONNACK")
-        if head[3] != 0:
-            await self.close()
-            raise ConnectRefused(head[3])
+            raise
         self._last_rx = time.ticks_ms()
         self._tasks = [asyncio.create_task(self._read_loop()), asyncio.create_task(self._ping())]
+
+    def _connect_packet(self) -> int:
+        # CONNECT into the packet buffer; returns its length.
+        flags = 0x02  # clean session: the node's state is its flash ring, not the broker's
+        size = 10 + 2 + len(self._client_id)
+        if self._will_topic is not None:
+            flags |= 0x04 | (_QOS1 << 2) | 0x20  # will, will QoS 1, will retain
+            size += 2 + len(self._will_topic) + 2 + len(self.will_payload)
+        if self._user is not None:
+            flags |= 0x80
+            size += 2 + len(self._user)
+        if self._password is not None:
+            flags |= 0x40
+            size += 2 + len(self._password)
+        if size + 5 > MAX_PACKET:
+            raise ValueError(f"CONNECT of {size} bytes, at most {MAX_PACKET - 5}")
+        buf = self._buf
+        buf[0] = _CONNECT
+        i = _put_length(buf, 1, size)
+        i = _put_str(buf, i, b"MQTT")
+        buf[i] = 4  # protocol level: 3.1.1
+        buf[i + 1] = flags
+        buf[i + 2] = self.keepalive_s >> 8
+        buf[i + 3] = self.keepalive_s & 0xFF
+        i = _put_str(buf, i + 4, self._client_id)
+        if self._will_topic is not None:
+            i = _put_str(buf, i, self._will_topic)
+            i = _put_str(buf, i, self.will_payload)
+        if self._user is not None:
+            i = _put_str(buf, i, self._user)
+        if self._password is not None:
+            i = _put_str(buf, i, self._password)
+        return i
 
     async def close(self, disconnect: bool = False) -> None:
         """Close the socket; with ``disconnect`` say goodbye first (the will is then not sent)."""

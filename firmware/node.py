@@ -176,7 +176,12 @@ def start() -> Node | None:
     cfg = load_config(wlan.config("mac"))
     if cfg is None:
         return None
-    return Node(cfg, wlan)
+    node = Node(cfg, wlan)
+    # Collect once a quarter of what is left has been allocated: smaller, more frequent
+    # collections than waiting for an allocation to fail, and less fragmentation.
+    gc.collect()
+    gc.threshold(gc.mem_free() // 4 + gc.mem_alloc())
+    return node
 
 
 def run() -> bool:

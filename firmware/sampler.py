@@ -60,6 +60,7 @@ class Sampler:
                 from drivers.pms5003 import PMS5003
 
                 self.pm = PMS5003(uart, hours=self.hours)
+        gc.collect()  # after loading a driver: keep the heap in one piece
         self.i2c: machine.I2C | None = None
         self.bme: bme280.BME280 | None = None
         self._bme280 = None
@@ -67,6 +68,7 @@ class Sampler:
             from drivers import bme280 as bme280_module
 
             self._bme280 = bme280_module
+            gc.collect()
             self.i2c = machine.I2C(
                 cfg.bme_i2c,
                 scl=machine.Pin(cfg.bme_scl),

@@ -62,6 +62,17 @@ class Uplink:
         self.writer = payload.Writer()
         self.air_topic = payload.topic(cfg.node_id, "air")
         self.status_topic = payload.topic(cfg.node_id, "status")
+        # One client for every session: its buffers are allocated once.
+        self.client = MQTTClient(
+            cfg.node_id,
+            cfg.broker_host,
+            cfg.broker_port,
+            cfg.broker_user,
+            cfg.broker_password,
+            cfg.keepalive_s,
+            self.status_topic,
+            payload.offline_will(),
+        )
         self.backoff_ms = FIRST_BACKOFF_MS
         self.connected = False
         self.connects = 0
@@ -90,25 +101,18 @@ class Uplink:
 
     async def _session(self) -> None:
         cfg = self.cfg
-        client = MQTTClient(
-            cfg.node_id,
-            cfg.broker_host,
-            cfg.broker_port,
-            cfg.broker_user,
-            cfg.broker_password,
-            cfg.keepalive_s,
-            self.status_topic,
-            payload.offline_will(),
-        )
+        client = self.client
         await client.connect()
         self.connected = True
         self.connects += 1
-        self.backoff_ms = FIRST_BACKOFF_MS
         print(f"mqtt: connected to {cfg.broker_host}:{cfg.broker_port}")
         ring = self.ring
         status_ms = cfg.status_s * 1000
         try:
             await self._status(client)
+            # Only a connection that carried a message resets the backoff: one that
+            # drops right after CONNACK keeps backing off.
+            self.backoff_ms = FIRST_BACKOFF_MS
             last_status = time.ticks_ms()
             while True:
                 self.heartbeat = time.ticks_ms()

@@ -266,3 +266,25 @@ print("RESULT", gc.mem_alloc() - before)
 """
     used = _result(_run(tmp_path, sim_path, script))
     assert used < (EMULATION_HEAP_KB - 8) * 1024, f"the emulation holds {used} bytes"
+
+
+def test_wifi_outages_on_the_node_clock(tmp_path: Path, sim_path: list[Path]) -> None:
+    wifi = {**WIRING["wifi"], "drop_every_s": 100, "drop_for_s": 30}
+    now = time.time()
+    sim = {**WIRING, "wifi": wifi, "clock": {"start": now - 3600, "real_start": now, "speed": 500}}
+    _node(tmp_path, sim)
+    script = """
+import json, network, time
+w = network.WLAN(network.STA_IF)
+w.active(True)
+w.connect("net", "pw")
+seen = []
+for _ in range(20):
+    seen.append(w.isconnected())
+    time.sleep_ms(10000)
+print("RESULT " + json.dumps(seen))
+"""
+    seen = _result(_run(tmp_path, sim_path, script))
+    # Up for 70 s of every 100 s, down for 30: sampled every 10 s of node time.
+    assert 11 <= seen.count(True) <= 15
+    assert seen.count(False) >= 5

@@ -27,6 +27,14 @@ import click
 )  # fmt: skip
 @click.option("--seed", default=1, show_default=True, help="Seeds the sites, air and sensor noise.")
 @click.option("--kind", default="air", show_default=True, type=click.Choice(["air"]))
+@click.option(
+    "--pm-sensor", default="sds011", show_default=True, type=click.Choice(["sds011", "pms5003"]),
+    help="Which PM sensor the nodes have (on the board's UART pins).",
+)  # fmt: skip
+@click.option(
+    "--wifi-outages", metavar="EVERY,FOR", default=None,
+    help="Drop each node's Wi-Fi for FOR seconds every EVERY seconds (node time).",
+)  # fmt: skip
 def simulate(
     count: int,
     duration: float | None,
@@ -35,6 +43,8 @@ def simulate(
     speed: float,
     seed: int,
     kind: str,
+    pm_sensor: str,
+    wifi_outages: str | None,
 ) -> None:
     """Run COUNT simulated nodes: the real firmware under the MicroPython unix port.
 
@@ -48,6 +58,17 @@ def simulate(
     from commons.sim.run import SimulateOptions
     from commons.sim.run import simulate as run
 
+    outages = None
+    if wifi_outages is not None:
+        try:
+            every, down = (int(v) for v in wifi_outages.split(","))
+        except ValueError:
+            raise click.BadParameter(
+                "expected EVERY,FOR in seconds", param_hint="--wifi-outages"
+            ) from None
+        if not 0 < down < every:
+            raise click.BadParameter("FOR must be less than EVERY", param_hint="--wifi-outages")
+        outages = (every, down)
     options = SimulateOptions(
         count=count,
         duration=duration,
@@ -56,6 +77,8 @@ def simulate(
         speed=speed,
         seed=seed,
         kind=kind,
+        pm_sensor=pm_sensor,
+        wifi_outages=outages,
     )
     try:
         run(options)

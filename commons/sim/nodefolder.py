@@ -38,6 +38,8 @@ class NodeSpec:
     pm_sensor: str = "sds011"
     # Injected faults for tests, e.g. {"i2c_hang_at_s": 60} (see commons/sim/mpy/machine.py).
     faults: tuple[tuple[str, float], ...] = ()
+    # Wi-Fi outages: every ``[0]`` seconds of the node's time the link is down for ``[1]``.
+    wifi_outages: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,16 @@ def sim_config(
         "clock": {"start": clock.start, "real_start": clock.real_start, "speed": clock.speed},
         "uart": uarts,
         "i2c": buses,
-        "wifi": {"ssid": SIM_SSID, "password": SIM_WIFI_PASSWORD, "mac": mac_for(spec.node_id)},
+        "wifi": {
+            "ssid": SIM_SSID,
+            "password": SIM_WIFI_PASSWORD,
+            "mac": mac_for(spec.node_id),
+            **(
+                {"drop_every_s": spec.wifi_outages[0], "drop_for_s": spec.wifi_outages[1]}
+                if spec.wifi_outages
+                else {}
+            ),
+        },
         "env": {"file": ENV_FILE, "start": env_start, "step": physics.STEP_S, "count": env_count},
         "faults": dict(spec.faults),
     }

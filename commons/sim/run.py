@@ -43,6 +43,8 @@ class SimulateOptions:
     kind: str = "air"
     status_s: int = STATUS_EVERY_S
     prefix: str = "sim-air"
+    pm_sensor: str = "sds011"
+    wifi_outages: tuple[int, int] | None = None
 
 
 class _Terminated(Exception):
@@ -57,6 +59,8 @@ def default_nodes(options: SimulateOptions) -> list[NodeSpec]:
             area=AREAS[i % len(AREAS)],
             traffic=round(rng.uniform(0.2, 1.0), 2),
             seed=options.seed * 1000 + i + 1,
+            pm_sensor=options.pm_sensor,
+            wifi_outages=options.wifi_outages,
         )
         for i in range(options.count)
     ]
@@ -237,6 +241,7 @@ def _summary(
             "memory_errors": stats.memory_errors,
             "state": stats.state,
             "console": str(proc.console),
+            "heap_min_collected": proc.heap_min_collected(),
         }
         if seen is not None:
             node = seen[proc.node_id]
@@ -255,15 +260,20 @@ def _summary(
 
 
 def print_summary(summary: dict[str, Any], echo: Callable[[str], None]) -> None:
+    """Per node: readings published, lowest free heap (as its status messages reported it, and
+    after a collection, from its console), boots and resets."""
+
+    def size(value: object) -> str:
+        return f"{value} B" if isinstance(value, int) else "?"
+
     echo("")
-    echo(f"{'node':20} {'readings':>8} {'min heap':>9} {'boots':>5}  resets")
+    echo(f"{'node':20} {'readings':>8} {'heap: status':>13} {'after gc':>10} {'boots':>5}  resets")
     for node_id, e in summary["nodes"].items():
-        heap = e.get("heap_min")
         resets = ", ".join(f"{k} {v}" for k, v in sorted(e["resets"].items())) or "-"
         if e["memory_errors"]:
             resets += f" (MemoryError x{e['memory_errors']})"
         echo(
-            f"{node_id:20} {e.get('readings', '?')!s:>8} "
-            f"{(f'{heap} B' if heap is not None else '?'):>9} {e['boots']:>5}  {resets}"
+            f"{node_id:20} {e.get('readings', '?')!s:>8} {size(e.get('heap_min')):>13} "
+            f"{size(e.get('heap_min_collected')):>10} {e['boots']:>5}  {resets}"
             + (f"  [{e['state']}]" if e["state"] not in ("killed", "running") else "")
         )

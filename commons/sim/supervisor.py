@@ -148,6 +148,22 @@ class NodeProcess:
         if ref is not None:
             ref.signal(signal.SIGTERM)
 
+    def heap_min_collected(self) -> int | None:
+        """Lowest ``heap_min=`` of the firmware's ``sample`` console lines (free after a gc)."""
+        lowest: int | None = None
+        try:
+            with self.console.open("rb") as f:
+                for line in f:
+                    if not line.startswith(b"sample "):
+                        continue
+                    for field in line.split():
+                        if field.startswith(b"heap_min="):
+                            value = int(field[len(b"heap_min=") :])
+                            lowest = value if lowest is None else min(lowest, value)
+        except (OSError, ValueError):
+            return lowest
+        return lowest
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the node's process by its PID (SIGTERM, then SIGKILL) and its supervisor."""
         with self._lock:

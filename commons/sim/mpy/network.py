@@ -1,5 +1,9 @@
 """``network`` on the simulated node: a station interface that joins the
-configured network at once (or, per ``sim.json`` "wifi", fails or drops)."""
+configured network at once (or, per ``sim.json`` "wifi", fails or drops).
+
+An outage shows in ``isconnected()`` and ``status()`` only: the node's sockets
+are the host's, so a connection already open to the broker is not cut.
+"""
 
 import sim_clock
 import sim_config

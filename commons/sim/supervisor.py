@@ -14,6 +14,7 @@ Every process is stopped by its PID.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import threading
@@ -78,7 +79,9 @@ class NodeProcess:
         self._thread.start()
 
     def _spawn(self, cause: str) -> None:
-        env = micropython_env(self.path, {"COMMONS_SIM_RESET": cause})
+        env = micropython_env(
+            self.path, {"COMMONS_SIM_RESET": cause, "COMMONS_SIM_HOST_PID": str(os.getpid())}
+        )
         with self._lock:
             if self._stopping.is_set():
                 return

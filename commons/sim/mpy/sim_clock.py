@@ -30,6 +30,8 @@ finally:
     sys.path = _path
 del _path
 
+import os
+
 import sim_config
 
 UNSET_EPOCH = 946684800  # 2000-01-01T00:00:00Z: an RTC that was never set
@@ -181,7 +183,27 @@ def wdt_feed():
         _wdt[2] = real_now()
 
 
+# The host that supervises this node (COMMONS_SIM_HOST_PID): when it is gone (killed without
+# stopping its nodes), the node stops too instead of running on unsupervised.
+_HOST_PID = os.getenv("COMMONS_SIM_HOST_PID")
+_HOST_CHECK_S = 2.0
+_host_checked = [0.0]
+
+
+def _check_host():
+    r = real_now()
+    if _HOST_PID is None or r - _host_checked[0] < _HOST_CHECK_S:
+        return
+    _host_checked[0] = r
+    try:
+        os.stat("/proc/" + _HOST_PID)
+    except OSError:
+        print("sim: the host is gone: stopping")
+        sys.exit(0)
+
+
 def check_wdt():
+    _check_host()
     deadline = _wdt[0]
     if deadline is None or now_ms() <= deadline:
         return

@@ -336,14 +336,18 @@ def test_bad_config_stops_with_the_key_named(
     assert "CONFIG ERROR: config.json: broker.port: expected an integer, got '1883'" in node.lines()
 
 
+@pytest.mark.parametrize("sensor", ["sds011", "pms5003"])
 def test_heap_budget_over_many_cycles(
-    node_path: list[Path], nodes: list[NodeProcess], tmp_path: Path
+    sensor: str, node_path: list[Path], nodes: list[NodeProcess], tmp_path: Path
 ) -> None:
     # No broker at all: every reading goes to a small ring that wraps, drops and counts,
     # while the uplink keeps failing and backing off: the busiest path for the heap.
-    cycles = 40
+    cycles = 30
     node = NodeProcess(tmp_path / "node", node_path)
-    node.configure(node_config(free_port(), buffer={"slots": 8}))
+    node.configure(
+        node_config(free_port(), buffer={"slots": 8}, pm={"sensor": sensor}),
+        {"pm": {"kind": sensor}},
+    )
     nodes.append(node.start())
     node.wait_for(lambda _: len(node.samples()) >= cycles, 120, f"{cycles} sample cycles")
     samples = node.samples()
@@ -351,7 +355,9 @@ def test_heap_budget_over_many_cycles(
     assert not [x for x in lines if "MemoryError" in x or "CRASH" in x]
     assert samples[-1]["dropped"] == samples[-1]["seq"] - 8
     heap_min = min(s["heap_min"] for s in samples)
-    print(f"\nlowest free heap over {len(samples)} cycles in a {node.heap} heap: {heap_min} B")
+    print(
+        f"\n{sensor}: lowest free heap over {len(samples)} cycles, {node.heap} heap: {heap_min} B"
+    )
     assert heap_min > 4096
     # Micro-allocation only: the free heap after a collection does not drift down.
     assert samples[-1]["heap_free"] >= samples[5]["heap_free"] - 512

@@ -135,6 +135,8 @@ class Uplink:
                     except asyncio.TimeoutError:  # noqa: UP041
                         pass
                 client.check()
+                if not self.wlan.isconnected():
+                    raise WifiUnavailable(cfg.wifi_ssid)  # dropped: reconnect Wi-Fi first
         finally:
             self.connected = False
             await client.close()

@@ -325,6 +325,38 @@ def test_wifi_down_is_retried_with_backoff_while_sampling_goes_on(
     node.wait_for(lambda _: any(s["buffered"] >= 3 for s in node.samples()), 30, "buffering")
 
 
+def test_wifi_drop_reconnects_and_loses_nothing(
+    node_path: list[Path], nodes: list[NodeProcess], tmp_path: Path
+) -> None:
+    broker = PrivateBroker(tmp_path / "broker").start()
+    recorder = Recorder("127.0.0.1", broker.port, "commons/v1/esp32-wifi01/air", "fw-test-wifi01")
+    try:
+        recorder.start()
+        node = NodeProcess(tmp_path / "node", node_path)
+        node.configure(node_config(broker.port, node_id="esp32-wifi01"), {"wifi_drop_after_s": 3})
+        nodes.append(node.start())
+        node.wait_for(
+            lambda lines: sum(x.startswith("mqtt: connected") for x in lines) >= 2,
+            60,
+            "a second broker connection after the Wi-Fi drop",
+        )
+        lines = node.lines()
+        assert "FAKE wifi: link dropped" in lines
+        assert sum(x.startswith("wifi: connected") for x in lines) >= 2
+        assert any(x.startswith("uplink: WifiUnavailable") for x in lines)
+        taken = node.samples()[-1]["seq"]
+        wait_until(
+            lambda: {r["seq"] for r in recorder.air()} >= set(range(1, taken + 1)),
+            60,
+            "every reading taken so far",
+        )
+        first_arrivals = list(dict.fromkeys(r["seq"] for r in recorder.air()))
+        assert first_arrivals == sorted(first_arrivals)
+    finally:
+        recorder.stop()
+        broker.stop()
+
+
 def test_bad_config_stops_with_the_key_named(
     node_path: list[Path], nodes: list[NodeProcess], tmp_path: Path
 ) -> None:

@@ -1,4 +1,9 @@
-"""Fake ``network`` for the unix port: a station that connects at once (or never)."""
+"""Fake ``network`` for the unix port: a station that connects at once (or never).
+
+``wifi_drop_after_s`` in hw.json: the link drops once, that long after connecting.
+"""
+
+import time
 
 from hwconf import HW
 
@@ -13,6 +18,8 @@ class WLAN:
     def __init__(self, interface=STA_IF):
         self._active = False
         self._connected = False
+        self._since = 0
+        self._dropped = False
 
     def active(self, value=None):
         if value is not None:
@@ -21,11 +28,18 @@ class WLAN:
 
     def connect(self, ssid=None, key=None):
         self._connected = self._active and not HW.get("wifi_fail")
+        self._since = time.ticks_ms()
 
     def disconnect(self):
         self._connected = False
 
     def isconnected(self):
+        drop = HW.get("wifi_drop_after_s")
+        due = drop and time.ticks_diff(time.ticks_ms(), self._since) > drop * 1000
+        if due and self._connected and not self._dropped:
+            self._dropped = True
+            self._connected = False
+            print("FAKE wifi: link dropped")
         return self._connected
 
     def status(self, param=None):

@@ -12,7 +12,8 @@ From there the uplink validates and writes it like any other reading.
 Flags: ``warmup`` when the window's only frames came within ``warmup`` seconds of the port
 being (re)opened (a replugged sensor has just been powered up; frames of that period are
 left out of the mean when later ones exist), ``sensor_missing`` when the window had no
-valid frame at all (unplugged, silent, or only garbage): that reading carries no values.
+valid frame at all (unplugged, silent, or only garbage): that reading carries no values;
+``out_of_range`` at the SDS011's saturation, as the node firmware flags it.
 
 Unplugging shows as a ``SerialException`` or ``OSError`` (EIO) on read: the port is closed
 and reopened with backoff until the device is back (configure the port by its udev

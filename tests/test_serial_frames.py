@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from harness import RunCommons
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -199,3 +200,14 @@ def test_two_sensors_cannot_share_a_node_or_port(tmp_path: Path) -> None:
 def test_serial_must_be_an_array_of_tables(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="array of tables"):
         parse_serial({"port": "/dev/x"}, tmp_path / "x.toml")
+
+
+def test_gateway_run_refuses_a_bad_serial_table(tmp_path: Path, run_commons: RunCommons) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        '[mqtt]\nhost = "127.0.0.1"\nport = 1883\n[influx]\nurl = "http://127.0.0.1:8086"\n'
+        '[[serial]]\nport = "/dev/ttyUSB0"\nsensor = "sds012"\nnode = "gw-pm"\n'
+    )
+    result = run_commons("gateway", "run", "--config", str(config))
+    assert result.returncode == 2
+    assert f"{config}: serial[0].sensor: 'sds012' is not one of sds011, pms5003" in result.stderr

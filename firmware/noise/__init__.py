@@ -6,13 +6,18 @@ LAeq, LAFmax, LAFmin, LA10, LA50 and LA90 in dB(A) and the ``clip`` / ``below_fl
 flags. Audio is never stored or sent: only these levels leave the meter.
 
     from noise.meter import NoiseConfig, NoiseMeter
-    from noise.source import I2SSource, check_slots, open_i2s
+    from noise.source import I2SSource, SlotSource, check_slots, open_i2s
 
     config = NoiseConfig(rate=48000, period_s=60, sensitivity_dbfs=-26.0, offset_db=cal)
     stereo = open_i2s(0, sck=SCK, ws=WS, sd=SD, rate=48000, stereo=True)
     left, right = check_slots(stereo, bytearray(4096))   # bring-up: which slot talks
-    stereo.deinit()
-    mic = I2SSource(open_i2s(0, sck=SCK, ws=WS, sd=SD, rate=48000))
+    if left and not right:                                # as wired (L/R to GND)
+        stereo.deinit()
+        mic = I2SSource(open_i2s(0, sck=SCK, ws=WS, sd=SD, rate=48000))
+    elif right and not left:                              # swapped by this ESP-IDF
+        mic = SlotSource(stereo, 1, config.block)
+    else:  # silent, or both slots (L/R pin floating): report sensor_missing, no readings
+        ...
     meter = NoiseMeter(config)
     buf = bytearray(4 * config.block)                     # allocated once
     while True:                                           # its own task / thread

@@ -184,3 +184,19 @@ if TYPE_CHECKING:
 
 else:
     run = process
+
+
+@micropython.viper
+def pick_slot(src: ptr32, n: int, slot: int, dst: ptr32) -> int:  # noqa: F821 (viper type)
+    """Copy slot ``slot`` (0 left, 1 right) of ``n`` stereo word pairs into ``dst``."""
+    for i in range(n):
+        dst[i] = src[2 * i + slot]
+    return n
+
+
+if TYPE_CHECKING:
+
+    def pick(src: bytearray, n: int, slot: int, dst: bytearray) -> int: ...
+
+else:
+    pick = pick_slot

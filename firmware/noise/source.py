@@ -12,6 +12,8 @@ can report ``sensor_missing`` or pick the other slot instead of measuring silenc
 
 from micropython import const
 
+from noise import kernel
+
 TYPE_CHECKING = const(False)
 if TYPE_CHECKING:
     from typing import Any, Protocol
@@ -77,6 +79,32 @@ class I2SSource:
 
     def readinto(self, buf: bytearray) -> int:
         return self._i2s.readinto(buf) or 0
+
+
+class SlotSource:
+    """The microphone's slot out of ``machine.I2S`` in stereo mode.
+
+    For ESP-IDF versions that return zeros for a mono read of the left slot or swap the
+    slots: ``check_slots`` says which slot talks, and this source keeps only that one.
+    ``readinto`` fills ``buf`` with mono words like ``I2SSource``; it reads twice as many
+    bytes into its own buffer, allocated once for blocks of up to ``block`` words.
+    """
+
+    def __init__(self, i2s: Readable, slot: int, block: int) -> None:
+        if slot not in (0, 1):
+            raise ValueError(f"slot {slot!r}: 0 (left) or 1 (right)")
+        self._i2s = i2s
+        self._slot = slot
+        self._stereo = bytearray(8 * block)
+        self._whole = memoryview(self._stereo)
+
+    def readinto(self, buf: bytearray) -> int:
+        words = min(len(buf) >> 2, len(self._stereo) >> 3)
+        whole = 8 * words == len(self._stereo)
+        n = self._i2s.readinto(self._whole if whole else self._whole[: 8 * words]) or 0
+        pairs = n >> 3
+        kernel.pick(self._stereo, pairs, self._slot, buf)
+        return 4 * pairs
 
 
 class StreamSource:

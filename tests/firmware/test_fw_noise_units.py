@@ -352,3 +352,9 @@ def test_ram_cost_stays_small(mp_source: MicroPython) -> None:
     result = mp_source.run("scen_noise", "memory")
     assert result["import"] < 32_000
     assert result["instance"] < 14_000
+
+
+def test_slot_source_keeps_the_talking_slot(mp_source: MicroPython) -> None:
+    result = mp_source.run("scen_noise", "slot_source")
+    assert result["0"] == [i * 1000 for i in range(64)]
+    assert result["1"] == [-(i * 7) for i in range(64)]

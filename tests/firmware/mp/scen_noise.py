@@ -234,3 +234,24 @@ def memory(args):
     buf = bytearray(4 * meter.config.block)
     gc.collect()
     return {"import": before - imported, "instance": imported - gc.mem_free(), "n": len(buf)}
+
+
+def slot_source(args):
+    """SlotSource keeps one slot of a stereo stream, as mono words."""
+    from noise.source import SlotSource
+
+    left = [i * 1000 for i in range(64)]
+    right = [-(i * 7) for i in range(64)]
+    stereo = _words([v for i in range(64) for v in (left[i], right[i])])
+    out = {}
+    for slot in (0, 1):
+        src = SlotSource(_FakeI2S(stereo), slot, 64)
+        buf = bytearray(4 * 64)
+        n = src.readinto(buf)
+        words = [
+            ((buf[4 * i + 1] | (buf[4 * i + 2] << 8) | (buf[4 * i + 3] << 16)) ^ 0x800000)
+            - 0x800000
+            for i in range(n >> 2)
+        ]
+        out[str(slot)] = words
+    return out

@@ -55,6 +55,10 @@ def stack_up() -> None:
         _fail(str(exc), 1)
     else:
         click.echo(f"mqtt   mqtt://{info.mqtt.host}:{info.mqtt.port}")
+        if info.mqtt.tls_port is not None:
+            click.echo(
+                f"mqtts  mqtts://{info.mqtt.host}:{info.mqtt.tls_port} (CA {info.mqtt.ca_file})"
+            )
         click.echo(f"influx {info.influx.url} (database {info.influx.database})")
         click.echo(f"stack  {info.home / 'stack.json'}")
 

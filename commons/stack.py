@@ -20,7 +20,13 @@ from typing import Any
 import requests
 
 from commons import access
-from commons.dynsec import BrokerUnreachableError, Credentials, Dynsec, write_initial_config
+from commons.dynsec import (
+    BrokerUnreachableError,
+    Credentials,
+    Dynsec,
+    DynsecError,
+    write_initial_config,
+)
 from commons.home import STACK_FILE, Account, InfluxEndpoint, MqttEndpoint, StackInfo
 from commons.procs import ProcessRef, free_port, port_open
 from commons.tlsgen import ensure_tls, write_private
@@ -65,10 +71,6 @@ class MissingPluginError(MissingBinaryError):
         self.binary = DYNSEC_PLUGIN
         self.package = MOSQUITTO.package
         self.searched = searched
-
-
-class AccessSetupError(Exception):
-    """The broker runs but its clients and roles could not be set up."""
 
 
 class ServiceStartError(Exception):
@@ -270,10 +272,11 @@ class Stack:
                 access.ensure_shared_roles(dynsec)
                 if dynsec.get_client(gateway.username) is None:
                     access.add_gateway(dynsec, gateway.username, gateway.password)
-        except BrokerUnreachableError as exc:
-            raise AccessSetupError(
-                f"cannot set up MQTT access as {admin.username}: {exc} "
-                f"(see {self.home / 'mosquitto' / 'mosquitto.log'})"
+        except (BrokerUnreachableError, DynsecError) as exc:
+            raise ServiceStartError(
+                MOSQUITTO.name,
+                self.home / "mosquitto" / "mosquitto.log",
+                f"its access control could not be set up as {admin.username}: {exc}",
             ) from None
 
     def _influx_config(self, http: int, rpc: int) -> Path:

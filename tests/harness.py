@@ -84,6 +84,41 @@ def gateway_credentials(stack: StackInfo, gateway_id: str) -> Credentials:
         return access.add_gateway(dynsec, gateway_id)
 
 
+def clear_retained(stack: StackInfo, topic_filter: str = "commons/v1/+/+") -> list[str]:
+    """Delete the retained messages on ``topic_filter`` (node statuses other tests left behind).
+
+    Retained messages reach a new subscription before anything published after its SUBACK, so
+    once a marker published then has arrived, every retained message has too.
+    """
+    marker = f"commons/v1/test-marker/{uuid.uuid4().hex[:8]}/done"
+    retained: list[str] = []
+    arrived = threading.Event()
+    subscribed = threading.Event()
+
+    def on_message(c: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == marker:
+            arrived.set()
+        elif msg.retain and msg.payload:
+            retained.append(msg.topic)
+
+    reader = connect(stack, monitor_credentials(stack))
+    reader.on_message = on_message
+    reader.on_subscribe = lambda *args: subscribed.set()
+    writer = connect(stack, relay_credentials(stack))
+    try:
+        reader.subscribe([(topic_filter, 1), (marker, 1)])
+        assert subscribed.wait(CONNECT_TIMEOUT_S), "no SUBACK"
+        writer.publish(marker, b"", qos=1).wait_for_publish(CONNECT_TIMEOUT_S)
+        assert arrived.wait(CONNECT_TIMEOUT_S), "the marker did not arrive"
+        for topic in retained:
+            writer.publish(topic, b"", qos=1, retain=True).wait_for_publish(CONNECT_TIMEOUT_S)
+    finally:
+        for client in (reader, writer):
+            client.disconnect()
+            client.loop_stop()
+    return retained
+
+
 def connect(
     stack: StackInfo,
     credentials: Credentials | None,
@@ -144,6 +179,8 @@ class GatewayProcess:
         self.gateway_id = f"gw-{uuid.uuid4().hex[:8]}"
         self.config = workdir / "gateway.toml"
         self.log = workdir / "gateway.log"
+        # Counters are compared exactly: no retained message from another test may add to them.
+        clear_retained(stack)
         self.credentials = gateway_credentials(stack, self.gateway_id)
         password_file = workdir / "mqtt-gateway.password"
         write_private(password_file, self.credentials.password.encode())

@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -133,12 +134,57 @@ def bare_subscriber(info: StackInfo, count: int) -> float:
     return float(result["seconds"])
 
 
+def memory_bytes(pid: int, field: str = "Rss") -> int:
+    """Memory of ``pid`` and its children (the uplink process) from /proc: ``Rss``, or
+    ``Pss`` (shared pages divided among the processes that share them)."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(c) for c in children.read_text().split()]
+    for p in pids:
+        try:
+            rollup = Path(f"/proc/{p}/smaps_rollup").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for line in rollup.splitlines():
+            if line.startswith(f"{field}:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+def rss_bytes(pid: int) -> int:
+    return memory_bytes(pid, "Rss")
+
+
+class RssSampler:
+    """Samples a process tree's resident memory in the background; keeps the peak."""
+
+    def __init__(self, pid: int, every: float = 0.2) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+        self._thread.start()
+
+    def _run(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self.peak = max(self.peak, rss_bytes(self.pid))
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
 def count_air(influx: InfluxHTTP) -> int:
     series = influx.series('SELECT count("qa") FROM "air"')
     return int(series[0]["values"][0][1]) if series else 0
 
 
-def gateway_pipeline(info: StackInfo, count: int) -> float:
+def gateway_pipeline(info: StackInfo, count: int) -> tuple[float, int, int, int]:
+    """Seconds until every reading is stored; peak RSS during that; RSS and PSS once
+    drained."""
     home, host, port, url = info.home, info.mqtt.host, info.mqtt.port, info.influx.url
     database = f"bench_{uuid.uuid4().hex[:8]}"
     gateway_id = f"bench-{uuid.uuid4().hex[:6]}"
@@ -151,6 +197,9 @@ def gateway_pipeline(info: StackInfo, count: int) -> float:
     config.write_text(
         f'[gateway]\nid = "{gateway_id}"\ndata_dir = "{home / "bench-gateway"}"\n'
         f'registry = "{home / "registry.sqlite"}"\n'
+        # Each synthetic node publishes thousands of readings at once, far beyond a real
+        # node's rate: the per-node limit would (rightly) refuse them.
+        "node_rate = 1e9\nnode_burst = 1e9\n"
         f'[mqtt]\nhost = "{host}"\nport = {port}\nclient_id = "bench-{database}"\n'
         f'username = "{account.username}"\npassword_file = "{password_file}"\n'
         f'[influx]\nurl = "{url}"\ndatabase = "{database}"\n'
@@ -169,6 +218,7 @@ def gateway_pipeline(info: StackInfo, count: int) -> float:
     publish(info, count)
     started = time.perf_counter()
     gateway = start()
+    sampler = RssSampler(gateway.pid)
     try:
         with tqdm(total=count, desc="in InfluxDB", unit="pt", file=sys.stderr) as bar:
 
@@ -177,14 +227,18 @@ def gateway_pipeline(info: StackInfo, count: int) -> float:
                 bar.update(n - bar.n)
                 return n >= count
 
-            wait_until(stored, 900, "every reading in InfluxDB", poll=0.1)
+            wait_until(stored, 3600, "every reading in InfluxDB", poll=0.1)
         elapsed = time.perf_counter() - started
+        peak = sampler.stop()
+        after = rss_bytes(gateway.pid)
+        after_pss = memory_bytes(gateway.pid, "Pss")
     finally:
+        sampler.stop()
         gateway.terminate()
         gateway.wait(30)
         log.close()
     assert count_air(influx) == count
-    return elapsed
+    return elapsed, peak, after, after_pss
 
 
 def main() -> None:
@@ -197,7 +251,7 @@ def main() -> None:
         info = stack.up()
         try:
             bare_s = bare_subscriber(info, args.count)
-            pipe_s = gateway_pipeline(info, args.count)
+            pipe_s, peak_rss, after_rss, after_pss = gateway_pipeline(info, args.count)
         finally:
             stack.down()
     bare_rate = args.count / bare_s
@@ -207,6 +261,9 @@ def main() -> None:
     print(f"bare subscriber (baseline): {bare_rate:10.0f} msg/s  ({bare_s:.2f} s)")
     print(f"gateway → InfluxDB:         {pipe_rate:10.0f} msg/s  ({pipe_s:.2f} s, all stored)")
     print(f"ratio:                      {ratio:10.2f}  (target ≥ 0.50)")
+    print(f"gateway RSS, peak in drain: {peak_rss / 2**20:10.1f} MiB (ingress + uplink)")
+    print(f"gateway RSS, once drained:  {after_rss / 2**20:10.1f} MiB")
+    print(f"gateway PSS, once drained:  {after_pss / 2**20:10.1f} MiB (shared pages split)")
 
 
 if __name__ == "__main__":

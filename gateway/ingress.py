@@ -23,7 +23,7 @@ from commons.contract import NODE_ID_PATTERN, SUBSCRIPTION, gateway_status_topic
 from gateway.backoff import Backoff
 from gateway.config import GatewaySettings
 from gateway.queue import DurableQueue, Message, QueueFullError
-from gateway.ratelimit import NodeRateLimiter
+from gateway.ratelimit import NodeRateLimiter, grace_after
 
 FLUSH_MAX = 1000
 FLUSH_AFTER_S = 0.02
@@ -71,6 +71,7 @@ class Ingress:
         self._status_topic = gateway_status_topic(settings.gateway_id)
         self.limiter = NodeRateLimiter(settings.node_rate, settings.node_burst)
         self.last_seen: dict[str, float] = {}
+        self._disconnected_at: float | None = None
         self._limited = 0
         self._samples: list[tuple[Message, str]] = []
         self._last_sample: dict[str, float] = {}
@@ -111,6 +112,13 @@ class Ingress:
             return
         self._generation += 1
         self._connected = True
+        if getattr(flags, "session_present", False):
+            # The broker kept our session, and with it what arrived while we were away.
+            now = time.time()
+            away = now - (self._disconnected_at or self.queue.alive_at() or now)
+            grace = grace_after(away)
+            self.limiter.suspend(now + grace)
+            log.info("away %.0f s: per-node rate limit suspended for %.0f s", away, grace)
         client.subscribe(SUBSCRIPTION, qos=1)
         log.info(
             "connected to mqtt://%s:%d as %s (session present: %s)",
@@ -129,6 +137,7 @@ class Ingress:
         self, client: mqtt.Client, userdata: object, flags: object, rc: object, props: object
     ) -> None:
         self._connected = False
+        self._disconnected_at = time.time()
         log.warning("disconnected from the broker: %s", rc)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:

@@ -272,6 +272,15 @@ class DurableQueue:
             (name, value),
         )
 
+    def mark_alive(self, ts: float) -> None:
+        """Remember that the gateway was running at ``ts`` (to know how long it was away)."""
+        with self._transaction():
+            self._set_state("alive_at", repr(ts))
+
+    def alive_at(self) -> float | None:
+        value = self.state("alive_at")
+        return float(value) if value else None
+
     def state(self, name: str) -> str:
         row = self._db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
         return "" if row is None else str(row[0])

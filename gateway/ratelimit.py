@@ -4,6 +4,11 @@ The limit is generous: a node replaying its flash buffer after an outage publish
 faster than its sampling interval, and that is normal. A node beyond it is misbehaving:
 its excess messages are acknowledged (the broker would otherwise redeliver them forever),
 counted, and a sample of them is kept in the dead-letter table with the reason.
+
+Arrival at the gateway is bursty for a reason no node controls: after the gateway was away,
+the broker delivers everything it kept for the gateway's session at once. So the limit is
+suspended for a grace period after each reconnection, long enough for that backlog to drain
+(draining runs thousands of messages a second, a fleet's backlog accrues a few a second).
 """
 
 from __future__ import annotations
@@ -12,6 +17,15 @@ from dataclasses import dataclass
 
 # Nodes silent for this long are forgotten, so the table stays bounded.
 IDLE_FORGET_S = 600.0
+# Grace after a reconnection: a tenth of the time away, within these bounds.
+GRACE_MIN_S = 10.0
+GRACE_MAX_S = 600.0
+GRACE_SHARE = 0.1
+
+
+def grace_after(away_s: float) -> float:
+    """Seconds the limit stays suspended after the gateway was away for ``away_s``."""
+    return min(GRACE_MAX_S, max(GRACE_MIN_S, away_s * GRACE_SHARE))
 
 
 @dataclass
@@ -27,8 +41,16 @@ class NodeRateLimiter:
         self.burst = burst
         self._buckets: dict[str, _Bucket] = {}
         self._last_sweep = 0.0
+        self.suspended_until = 0.0
+
+    def suspend(self, until: float) -> None:
+        """Let everything through until ``until`` (the broker is delivering a backlog)."""
+        self.suspended_until = max(self.suspended_until, until)
+        self._buckets.clear()
 
     def allow(self, node: str, now: float) -> bool:
+        if now < self.suspended_until:
+            return True
         bucket = self._buckets.get(node)
         if bucket is None:
             bucket = self._buckets[node] = _Bucket(self.burst, now)

@@ -2,13 +2,13 @@
 
 The two run in separate processes joined only by the SQLite queue and a wake-up event, so
 taking in messages and writing them out use two cores instead of sharing one interpreter
-lock. The uplink process dies with the gateway (``PR_SET_PDEATHSIG``) however the gateway
-ends, ``kill -9`` included.
+lock, and the ingress process never loads the InfluxDB client library (its import alone
+costs about 30 MB). The uplink process (``gateway/uplink_process.py``) dies with the
+gateway however the gateway ends, ``kill -9`` included.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import os
@@ -16,71 +16,25 @@ import shutil
 import signal
 import threading
 import time
-from multiprocessing.synchronize import Event as ProcessEvent
 from types import FrameType
+from typing import Any
 
 from gateway.config import GatewaySettings
-from gateway.convert import Converter
 from gateway.ingress import Ingress
 from gateway.queue import DurableQueue
 from gateway.serial_sensors import SerialSensors
-from gateway.uplink import Uplink
-from ingest.dbinit import CQ_RESAMPLE_FOR_H, HOUR_S, hour_start, recompute_hours
-from ingest.influx import Credentials, InfluxHTTP
-from ingest.registry import AreaLookup
 
 log = logging.getLogger(__name__)
 
 UPLINK_STOP_TIMEOUT_S = 40.0
-_PR_SET_PDEATHSIG = 1
+HOUR_S = 3600
 
 
-def _die_with_parent(parent: int) -> None:
-    """Ask the kernel to SIGTERM this process when its parent exits (Linux)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before the request was in place
-        os.kill(os.getpid(), signal.SIGTERM)
+def _uplink_entry(*args: Any) -> None:
+    """Start of the uplink process: only there are the line-protocol modules imported."""
+    from gateway.uplink_process import uplink_main
 
-
-def late_cutoff() -> int:
-    """Points older than this are outside the continuous queries' next resampling."""
-    now = int(time.time())
-    return hour_start(now) + HOUR_S - CQ_RESAMPLE_FOR_H * HOUR_S
-
-
-def uplink_main(
-    settings: GatewaySettings, stop: ProcessEvent, wake: ProcessEvent, parent: int, level: int
-) -> None:
-    """Entry point of the uplink process."""
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s[uplink]: %(message)s",
-    )
-    _die_with_parent(parent)
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway process decides when to stop
-    cfg = settings.influx
-    credentials = Credentials(cfg.username, cfg.password or "") if cfg.username else None
-    influx = InfluxHTTP(cfg.url, cfg.database, credentials, write_timeout=cfg.timeout)
-    queue = DurableQueue(settings.queue_path, settings.queue_max_bytes)
-
-    def recompute(measurement: str, hours: list[int]) -> None:
-        recompute_hours(influx, measurement, hours)
-
-    uplink = Uplink(
-        queue,
-        influx,
-        Converter(AreaLookup(settings.registry_path)),
-        cfg.batch_size,
-        late_cutoff=late_cutoff if cfg.recompute_late_hours else None,
-        recompute=recompute if cfg.recompute_late_hours else None,
-    )
-    try:
-        uplink.run(stop, wake)
-    finally:
-        queue.close()
-        influx.close()
+    uplink_main(*args)
 
 
 class Gateway:
@@ -92,7 +46,7 @@ class Gateway:
         self._uplink_stop = context.Event()
         self._wake = context.Event()
         self._uplink = context.Process(
-            target=uplink_main,
+            target=_uplink_entry,
             args=(
                 settings,
                 self._uplink_stop,
@@ -142,6 +96,7 @@ class Gateway:
             log.error("the uplink process exited (code %s); stopping", self._uplink.exitcode)
             self.stop_event.set()
             return
+        self.queue.mark_alive(time.time())
         self.ingress.publish_status()
 
     def run(self) -> None:

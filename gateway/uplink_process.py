@@ -1,0 +1,68 @@
+"""The uplink process: queue → InfluxDB, started by the gateway service."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import time
+from multiprocessing.synchronize import Event as ProcessEvent
+
+from gateway.config import GatewaySettings
+from gateway.convert import Converter
+from gateway.queue import DurableQueue
+from gateway.uplink import Uplink
+from ingest.dbinit import CQ_RESAMPLE_FOR_H, HOUR_S, hour_start, recompute_hours
+from ingest.influx import Credentials, InfluxHTTP
+from ingest.registry import AreaLookup
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask the kernel to SIGTERM this process when its parent exits (Linux)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request was in place
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def late_cutoff() -> int:
+    """Points older than this are outside the continuous queries' next resampling."""
+    now = int(time.time())
+    return hour_start(now) + HOUR_S - CQ_RESAMPLE_FOR_H * HOUR_S
+
+
+def uplink_main(
+    settings: GatewaySettings, stop: ProcessEvent, wake: ProcessEvent, parent: int, level: int
+) -> None:
+    """Entry point of the uplink process."""
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s[uplink]: %(message)s",
+    )
+    _die_with_parent(parent)
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway process decides when to stop
+    cfg = settings.influx
+    credentials = Credentials(cfg.username, cfg.password or "") if cfg.username else None
+    influx = InfluxHTTP(cfg.url, cfg.database, credentials, write_timeout=cfg.timeout)
+    queue = DurableQueue(settings.queue_path, settings.queue_max_bytes)
+
+    def recompute(measurement: str, hours: list[int]) -> None:
+        recompute_hours(influx, measurement, hours)
+
+    uplink = Uplink(
+        queue,
+        influx,
+        Converter(AreaLookup(settings.registry_path)),
+        cfg.batch_size,
+        late_cutoff=late_cutoff if cfg.recompute_late_hours else None,
+        recompute=recompute if cfg.recompute_late_hours else None,
+    )
+    try:
+        uplink.run(stop, wake)
+    finally:
+        queue.close()
+        influx.close()

@@ -1,7 +1,9 @@
 """What the simulated nodes publish, as the broker sees it: readings by seq, status by node.
 
-A read-only MQTT subscriber (the local gateway's account when the stack has access control,
-else anonymous) on each node's topics; the summary of ``commons node simulate`` comes from here.
+A read-only MQTT subscriber on each node's topics; the summary of ``commons node simulate``
+comes from here. On a stack with access control it connects as ``sim-monitor``, a client with
+the read-only ``monitor`` role made once through the stack's admin account (its password in
+``$COMMONS_HOME/sim/monitor.password``, mode 0600); on a stack without, anonymously.
 """
 
 from __future__ import annotations
@@ -15,9 +17,33 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from commons.contract import Kind, topic_for
+from commons.dynsec import Credentials
 from commons.home import StackInfo
 
 CONNECT_TIMEOUT_S = 10.0
+MONITOR_USER = "sim-monitor"
+PASSWORD_FILE = "monitor.password"
+
+
+def monitor_credentials(stack: StackInfo) -> Credentials | None:
+    """The read-only ``sim-monitor`` account (made on first use); None without access control."""
+    if stack.mqtt.admin is None:
+        return None
+    from commons import access
+    from commons.dynsec import Dynsec
+    from commons.tlsgen import write_private
+
+    path = stack.home / "sim" / PASSWORD_FILE
+    admin = Credentials(stack.mqtt.admin.username, stack.mqtt.admin.password())
+    with Dynsec(stack.mqtt.host, stack.mqtt.port, admin) as dynsec:
+        if dynsec.get_client(MONITOR_USER) is not None:
+            if path.exists():
+                return Credentials(MONITOR_USER, path.read_text().strip())
+            access.remove_client(dynsec, MONITOR_USER)  # its password is lost: a new one
+        credentials = access.add_monitor(dynsec, MONITOR_USER)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_private(path, credentials.password.encode())
+    return credentials
 
 
 @dataclass
@@ -45,9 +71,9 @@ class Monitor:
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id or f"commons-sim-monitor-{os.getpid()}"
         )
-        account = stack.mqtt.gateway
-        if account is not None:
-            self._client.username_pw_set(account.username, account.password())
+        credentials = monitor_credentials(stack)
+        if credentials is not None:
+            self._client.username_pw_set(credentials.username, credentials.password)
         self._client.on_message = self._on_message
         ready = threading.Event()
         failure: list[str] = []

@@ -19,6 +19,7 @@ import click
 from tqdm import tqdm
 
 from commons.boards import board_path, load_board
+from commons.dynsec import BrokerUnreachableError, DynsecError
 from commons.home import StackInfo, commons_home, load_stack
 from commons.sim.build import node_heap, node_path
 from commons.sim.monitor import Monitor, MonitorError, NodeSeen
@@ -151,7 +152,7 @@ class Simulation:
         path = node_path(self.sim_dir / ".build")
         try:
             self.monitor = Monitor(self.stack, [n.node_id for n in self.nodes])
-        except (MonitorError, OSError) as exc:
+        except (MonitorError, OSError, DynsecError, BrokerUnreachableError) as exc:
             self.echo(f"  no MQTT monitor ({exc}): the summary will lack published counts")
         self.procs = [
             NodeProcess(spec.node_id, self.sim_dir / spec.node_id, path, node_heap())

@@ -35,6 +35,11 @@ import click
     "--wifi-outages", metavar="EVERY,FOR", default=None,
     help="Drop each node's Wi-Fi for FOR seconds every EVERY seconds (node time).",
 )  # fmt: skip
+@click.option(
+    "--heap", metavar="SIZE", default=None,
+    help="MicroPython heap of each node, e.g. 164K (default: twice the ESP32's 100K for the "
+    "64-bit port, plus the emulation's 64K).",
+)  # fmt: skip
 def simulate(
     count: int,
     duration: float | None,
@@ -45,6 +50,7 @@ def simulate(
     kind: str,
     pm_sensor: str,
     wifi_outages: str | None,
+    heap: str | None,
 ) -> None:
     """Run COUNT simulated nodes: the real firmware under the MicroPython unix port.
 
@@ -79,6 +85,7 @@ def simulate(
         kind=kind,
         pm_sensor=pm_sensor,
         wifi_outages=outages,
+        heap=heap,
     )
     try:
         run(options)

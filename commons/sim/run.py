@@ -46,6 +46,7 @@ class SimulateOptions:
     prefix: str = "sim-air"
     pm_sensor: str = "sds011"
     wifi_outages: tuple[int, int] | None = None
+    heap: str | None = None  # -X heapsize= of each node (default: build.node_heap())
 
 
 class _Terminated(Exception):
@@ -125,6 +126,7 @@ class Simulation:
         self.clock = ClockPlan.backfill(
             now, options.backfill_hours, options.backfill_hours * 3600 / options.speed
         )
+        self.heap = options.heap or node_heap()
         self.monitor: Monitor | None = None
         self.procs: list[NodeProcess] = []
         self._started = time.monotonic()
@@ -155,12 +157,12 @@ class Simulation:
         except (MonitorError, OSError, DynsecError, BrokerUnreachableError) as exc:
             self.echo(f"  no MQTT monitor ({exc}): the summary will lack published counts")
         self.procs = [
-            NodeProcess(spec.node_id, self.sim_dir / spec.node_id, path, node_heap())
+            NodeProcess(spec.node_id, self.sim_dir / spec.node_id, path, self.heap)
             for spec in self.nodes
         ]
         self.echo(
             f"  {len(self.procs)} simulated {options.kind} nodes running the firmware "
-            f"(micropython, heap {node_heap()}), flash folders in {self.sim_dir}"
+            f"(micropython, heap {self.heap}), flash folders in {self.sim_dir}"
         )
         self._started = time.monotonic()
         for proc in self.procs:

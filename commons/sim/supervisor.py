@@ -69,6 +69,9 @@ class NodeProcess:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._supervise, name=f"sim-{node_id}", daemon=True)
         self._crash_times: list[float] = []
+        # Where this run's console output, and the current boot's, start in console.log.
+        self._run_offset: int | None = None
+        self._boot_offset = 0
 
     @property
     def console(self) -> Path:
@@ -86,8 +89,11 @@ class NodeProcess:
             if self._stopping.is_set():
                 return
             with self.console.open("ab") as out:
+                if self._run_offset is None:
+                    self._run_offset = out.tell()
                 out.write(f"--- boot {self.stats.boots + 1} ({cause}) ---\n".encode())
                 out.flush()
+                self._boot_offset = out.tell()
                 self._proc = subprocess.Popen(
                     micropython_command(self.main, heap=self.heap),
                     cwd=self.folder,
@@ -111,6 +117,8 @@ class NodeProcess:
                 return
             code = proc.wait()
             self.stats.last_exit = code
+            if self._memory_error():  # also when the firmware caught it and reset itself
+                self.stats.memory_errors += 1
             if self._stopping.is_set():
                 self.stats.state = "killed"
                 return
@@ -123,8 +131,6 @@ class NodeProcess:
             cause = CAUSE_BY_EXIT.get(code)
             if cause is None:
                 self.stats.crashes += 1
-                if self._memory_error():
-                    self.stats.memory_errors += 1
                 now = time.monotonic()
                 self._crash_times = [t for t in self._crash_times if now - t < CRASH_WINDOW_S]
                 self._crash_times.append(now)
@@ -138,7 +144,7 @@ class NodeProcess:
     def _memory_error(self) -> bool:
         try:
             with self.console.open("rb") as f:
-                f.seek(max(0, self.console.stat().st_size - 4096))
+                f.seek(self._boot_offset)
                 return b"MemoryError" in f.read()
         except OSError:
             return False
@@ -156,6 +162,7 @@ class NodeProcess:
         lowest: int | None = None
         try:
             with self.console.open("rb") as f:
+                f.seek(self._run_offset or 0)
                 for line in f:
                     if not line.startswith(b"sample "):
                         continue

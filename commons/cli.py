@@ -34,6 +34,38 @@ def main(verbose: bool) -> None:
     )
 
 
+# -- broker ------------------------------------------------------------------------------
+
+
+@main.group()
+def broker() -> None:
+    """The gateway's MQTT broker as a system service (see docs/install-raspberry-pi.md)."""
+
+
+@broker.command("run")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="broker.toml (default: port 1883 on all addresses, TLS on 8883).",
+)
+def broker_run(config_path: Path | None) -> None:
+    """Run Mosquitto in the foreground with per-node access control, under $COMMONS_HOME."""
+    from commons.broker import BrokerSettings, run
+    from commons.settings import ConfigError
+    from commons.stack import MissingBinaryError, ServiceStartError
+
+    try:
+        settings = BrokerSettings.load(config_path)
+        sys.exit(run(settings, commons_home()))
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    except MissingBinaryError as exc:
+        _fail(str(exc), 3)
+    except ServiceStartError as exc:
+        _fail(str(exc), 1)
+
+
 # -- stack -------------------------------------------------------------------------------
 
 

@@ -141,8 +141,11 @@ class GatewaySettings:
             keepalive=mq.positive("keepalive", int, 30),
             tls_ca=_optional_path(mq.get("tls_ca", str, "")),
         )
+        influx_url = ix.get("url", str, url)
+        if not influx_url:
+            raise ConfigError(path, "influx.url", "not set, and no InfluxDB in the local stack")
         influx = InfluxSettings(
-            url=ix.get("url", str, url),
+            url=influx_url,
             database=ix.get("database", str, database),
             username=ix.get("username", str, "") or None,
             password=ix.secret("password", "COMMONS_INFLUX_PASSWORD"),

@@ -26,6 +26,8 @@ def _influx() -> InfluxHTTP:
         stack = load_stack()
     except StackNotFoundError as exc:
         _fail(str(exc), EXIT_NO_STACK)
+    if not stack.influx.url:  # a gateway's broker home: the InfluxDB is elsewhere
+        _fail(f"no InfluxDB is described in {stack.home / 'stack.json'}", EXIT_NO_STACK)
     return InfluxHTTP(stack.influx.url, stack.influx.database)
 
 

@@ -339,6 +339,19 @@ def watching_status(stack: StackInfo, gateway_id: str) -> Iterator[list[dict[str
         client.disconnect()
 
 
+@contextmanager
+def influxdb_stopped(stack: StackInfo) -> Iterator[None]:
+    """InfluxDB down for the block (SIGTERM), then up again with its data, whatever happens."""
+    from commons.stack import INFLUXDB, Stack
+
+    local = Stack(stack.home)
+    local.down((INFLUXDB,))
+    try:
+        yield
+    finally:
+        local.up()
+
+
 def air_payload(seq: int, ts: int, **values: float) -> dict[str, Any]:
     return {"v": 1, "ts": ts, "seq": seq, "fw": "test-1", "flags": [], **values}
 

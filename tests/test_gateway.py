@@ -17,6 +17,7 @@ from harness import (
     air_payload,
     count_points,
     influx_for,
+    influxdb_stopped,
     node_credentials,
     relay_credentials,
     rows,
@@ -188,16 +189,12 @@ def test_sigkill_while_messages_flow_loses_nothing(stack: StackInfo, tmp_path: P
 def test_influxdb_outage_is_ridden_out_and_the_backlog_drains(
     stack: StackInfo, tmp_path: Path
 ) -> None:
-    from commons.stack import INFLUXDB, Stack
-
     database = _database()
     influx = influx_for(stack, database)
-    local = Stack(stack.home)
     total = 3000
     t0 = int(time.time()) - 6 * 3600
     with running_gateway(stack, tmp_path, database) as gateway:
-        local.down((INFLUXDB,))
-        try:
+        with influxdb_stopped(stack):
             publisher = Publisher(stack, node_credentials(stack, "outage-1"))
             for i in range(total):
                 publisher.publish_json("commons/v1/outage-1/air", air_payload(i, t0 + i, pm1=i))
@@ -210,8 +207,6 @@ def test_influxdb_outage_is_ridden_out_and_the_backlog_drains(
                 "the gateway to queue everything and retry",
             )
             assert gateway.counters()["written"] < total
-        finally:
-            local.up()
         wait_for_count(influx, "air", total, timeout=120)
         counters = gateway.counters()
     assert counters["rejected"] == 0
@@ -318,19 +313,15 @@ def test_gateway_reports_its_counters_on_mqtt_and_in_influxdb(
 def test_a_full_queue_stops_acknowledging_and_the_broker_keeps_the_rest(
     stack: StackInfo, tmp_path: Path
 ) -> None:
-    from commons.stack import INFLUXDB, Stack
-
     database = _database()
     influx = influx_for(stack, database)
-    local = Stack(stack.home)
     total = 3000
     t0 = int(time.time()) - 10 * 3600
     with (
         running_gateway(stack, tmp_path, database, gateway__queue_max_bytes=200_000) as gateway,
         watching_status(stack, gateway.gateway_id) as seen,
     ):
-        local.down((INFLUXDB,))
-        try:
+        with influxdb_stopped(stack):
             publisher = Publisher(stack, node_credentials(stack, "full-1"))
             for i in range(total):
                 publisher.publish_json("commons/v1/full-1/air", air_payload(i, t0 + i, pm10=i))
@@ -341,8 +332,6 @@ def test_a_full_queue_stops_acknowledging_and_the_broker_keeps_the_rest(
                 "the gateway to raise its queue alarm",
             )
             assert gateway.counters()["received"] < total
-        finally:
-            local.up()
         wait_for_count(influx, "air", total, timeout=120)
     alarms = [s.get("alarm", "") for s in seen]
     assert "refusing new messages" in next(a for a in alarms if a)

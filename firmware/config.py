@@ -15,12 +15,20 @@ down; nothing reads the file again. A bad or missing value raises
       "bme280": {"enabled": true, "i2c": 0, "scl": 22, "sda": 21, "address": 118},
       "intervals": {"sample_s": 60, "status_s": 300},
       "buffer": {"slots": 2880, "folder": "data"},
+      "noise": {"rate": 48000, "period_s": 60, "sensitivity_dbfs": -26.0, "offset_db": 0.0,
+                "i2s": 0, "sck": 32, "ws": 25, "sd": 33},
       "watchdog_s": 120
     }
 
 Only ``wifi.ssid`` and ``broker.host`` are required; everything else has the
 default shown. Pins are the board's (hardware/air-node); ``pm.sensor`` is
 "sds011", "pms5003" or "none".
+
+Node kinds: a ``noise`` section (checked by ``noise.meter.NoiseConfig.from_section``)
+makes the node a noise node; without it, none is measured. Air sensors are the PM
+sensor and the BME280: ``"pm": {"sensor": "none"}`` with ``"bme280": {"enabled": false}``
+and a ``noise`` section is a noise-only node; both are a node with both. A node with
+neither is refused.
 """
 
 import json
@@ -29,6 +37,8 @@ from micropython import const
 
 TYPE_CHECKING = const(False)
 if TYPE_CHECKING:
+    from noise.meter import NoiseConfig
+
     Section = dict[str, object]
 
 CONFIG_FILE = "config.json"
@@ -47,8 +57,10 @@ _TOP_KEYS = (
     "bme280",
     "intervals",
     "buffer",
+    "noise",
     "watchdog_s",
 )
+
 # The firmware's version, sent as ``fw`` in every message.
 FW_VERSION = "0.1.0"
 
@@ -165,6 +177,7 @@ class Config:
     buffer_slots: int
     buffer_folder: str
     watchdog_s: int
+    noise: NoiseConfig | None  # the sound level meter's settings, when it runs
 
 
 def parse(raw: object, mac: bytes) -> Config:
@@ -245,6 +258,16 @@ def parse(raw: object, mac: bytes) -> Config:
     c.watchdog_s = _int(raw, "", "watchdog_s", 120, 0, 3600)
     if 0 < c.watchdog_s < _WATCHDOG_MIN_S:
         raise ConfigError("watchdog_s", f"0 (off) or at least {_WATCHDOG_MIN_S} s")
+
+    c.noise = None
+    if raw.get("noise") is not None:
+        # Its checks live with the meter (noise/node.py): an air node loads none of them.
+        from noise import node as noise_node
+
+        c.noise = noise_node.parse(raw["noise"], ConfigError, _pin)
+    elif sensor == "none" and not c.bme_enabled:
+        # No sensor at all (no PM sensor, no BME280): the noise section is what is missing.
+        raise ConfigError("noise", "missing")
     return c
 
 

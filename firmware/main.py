@@ -23,13 +23,10 @@ _PRELOAD = (
     "machine",
     "network",
     "ntptime",
-    "drivers.errors",
-    "drivers.runhours",
     "payload",
     "mqtt",
     "clock",
     "ringbuf",
-    "sampler",
     "uplink",
     "node",
 )

@@ -9,7 +9,9 @@ and counted (``dropped``); nothing else is ever lost.
 Layout, in ``folder`` (the device's flash filesystem):
 
 - ``ring.bin``: ``slots`` fixed slots of ``SLOT`` bytes. A slot holds a record
-  number (u32, little-endian, 0 = never written), the payload length (u16)
+  number (u32, little-endian, 0 = never written), a u16 (little-endian) whose low
+  12 bits are the payload length and high 4 bits the message's kind (0 air,
+  1 noise: the uplink's topics; a ring written before kinds existed reads as air),
   and the payload. Record ``n`` lives in slot ``n % slots``; numbers only grow.
 - ``ring.state``: ``first dropped`` as text: the oldest record not yet
   acknowledged and the drop count, replaced atomically (write, then rename).
@@ -18,7 +20,9 @@ At boot the highest record number in ``ring.bin`` gives the next one, so the
 records written since the last saved ``first`` are all found again. A crash
 between a PUBACK and saving ``first`` resends that reading once: a duplicate
 the storage side absorbs (same node, seq and ts), never a loss. The record
-number is the reading's ``seq``, so it keeps counting across reboots.
+number is the reading's ``seq``, so it keeps counting across reboots; air and
+noise readings share it (``seq`` is per node), each record keeping its kind so the
+uplink publishes it on its own topic.
 """
 
 import os
@@ -29,6 +33,8 @@ from micropython import const
 SLOT = const(256)
 _HEADER = const(6)
 MAX_PAYLOAD = const(SLOT - _HEADER)
+_SIZE_MASK = const(0x0FFF)
+_KIND_SHIFT = const(12)
 _DATA = "ring.bin"
 _STATE = "ring.state"
 
@@ -69,6 +75,7 @@ class RingBuffer:
         self.first = 1
         self.next = 1
         self.peeked = 0
+        self.kind = 0
         if not _exists(folder):
             os.mkdir(folder)
         self._layout()
@@ -128,18 +135,23 @@ class RingBuffer:
         """The record number (and ``seq``) the next ``append`` will get."""
         return self.next
 
-    def append(self, payload: bytes | bytearray | memoryview) -> int:
-        """Store one payload; returns its record number. Drops (and counts) the oldest when full."""
+    def append(self, payload: bytes | bytearray | memoryview, kind: int = 0) -> int:
+        """Store one payload of ``kind`` (0 air, 1 noise); returns its record number.
+
+        Drops (and counts) the oldest when full.
+        """
         size = len(payload)
         if size > MAX_PAYLOAD:
             raise PayloadTooLarge(size)
+        if not 0 <= kind < 16:  # 4 bits
+            raise ValueError(kind)
         n = self.next
         if n - self.first >= self.slots:
             self.first += 1
             self.dropped += 1
             self._save_state()
         slot = self._wslot
-        struct.pack_into("<IH", slot, 0, n, size)
+        struct.pack_into("<IH", slot, 0, n, size | (kind << _KIND_SHIFT))
         slot[_HEADER : _HEADER + size] = payload
         f = self._file
         f.seek((n % self.slots) * SLOT)
@@ -152,16 +164,18 @@ class RingBuffer:
     def peek(self) -> memoryview | None:
         """The oldest payload (valid until the next call), or None when empty.
 
-        Its record number is left in ``peeked``, for ``ack``.
+        Its record number is left in ``peeked``, for ``ack``, and its kind in ``kind``.
         """
         while self.first < self.next:
             n = self.first
             f = self._file
             f.seek((n % self.slots) * SLOT)
             f.readinto(self._slot)
-            number, size = struct.unpack_from("<IH", self._slot, 0)
+            number, field = struct.unpack_from("<IH", self._slot, 0)
+            size = field & _SIZE_MASK
             if number == n and size <= MAX_PAYLOAD:
                 self.peeked = n
+                self.kind = field >> _KIND_SHIFT
                 return self._view[_HEADER : _HEADER + size]
             # A slot torn by a power cut mid-write: counted as dropped, skipped.
             self.first += 1

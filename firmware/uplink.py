@@ -1,5 +1,7 @@
 """The uplink task: Wi-Fi, broker, NTP, and draining the flash ring in order at QoS 1.
 
+Each record goes to its kind's topic (``commons/v1/<id>/air`` or ``/noise``).
+
 One loop owns the connection. Every failure (Wi-Fi down, broker gone,
 refused credentials, a missing PUBACK) ends the session and comes back here,
 to wait with exponential backoff (1 s doubling to ``MAX_BACKOFF_MS``) and try
@@ -108,6 +110,8 @@ class Uplink:
         print(f"mqtt: connected to {cfg.broker_host}:{cfg.broker_port}")
         ring = self.ring
         status_ms = cfg.status_s * 1000
+        # By the ring's record kind: 0 air, 1 noise.
+        topics = (self.air_topic, payload.topic(cfg.node_id, "noise"))
         try:
             await self._status(client)
             # Only a connection that carried a message resets the backoff: one that
@@ -119,9 +123,13 @@ class Uplink:
                 data = ring.peek()
                 if data is not None:
                     n = ring.peeked
-                    await client.publish(self.air_topic, data)
+                    kind = ring.kind
+                    if kind < len(topics):
+                        await client.publish(topics[kind], data)
+                        self.sent += 1
+                    else:  # written by a newer firmware: no topic here; counted as dropped
+                        ring.dropped += 1
                     ring.ack(n)
-                    self.sent += 1
                 if time.ticks_diff(time.ticks_ms(), last_status) >= status_ms:
                     await self._status(client)
                     last_status = time.ticks_ms()

@@ -206,6 +206,15 @@ def subblock_size(rate: int) -> int:
     return 1
 
 
+def _zeros(typecode: str, n: int) -> "array[int]":
+    """An array of ``n`` zeros, built in place: ``[0] * n`` would first need a list 2-4 times
+    its size, a block a node's fragmented heap may not have at boot."""
+    a = array(typecode, range(n))  # sized from len(range): no temporary
+    for i in range(n):
+        a[i] = 0
+    return a
+
+
 class NoiseMeter:
     """Feed it blocks of raw I2S words; it returns a reading when a period completes."""
 
@@ -224,14 +233,14 @@ class NoiseMeter:
             st[kernel.ST_COEF + 3 * j + 1] = e
             st[kernel.ST_COEF + 3 * j + 2] = (1 << e) >> 1
         self._st = st
-        self._out = array("i", [0] * (kernel.OUT_WORDS * (config.block // size + 1)))
-        self._hist = array("I", [0] * HIST_BINS)
+        self._out = _zeros("i", kernel.OUT_WORDS * (config.block // size + 1))
+        self._hist = _zeros("I", HIST_BINS)
         # level = k + 10 lg(F), F a sub-block energy (sum of `size` squared samples)
         peak = FULL_SCALE * 10.0 ** (config.sensitivity_dbfs / 20.0)
         ref = size * SINE_PEAK_TO_MS * peak * peak * weighting.power_gain(sections, rate, 1000.0)
         self._k = CALIBRATOR_DB + config.offset_db - 10.0 * math.log10(ref)
         self._tiny = ref * 1e-16  # 0 dB when the offset is 0: the floor of the levels
-        fs = array("i", [0] * fast.F_LEN)
+        fs = _zeros("i", fast.F_LEN)
         beta = 1.0 - math.exp(-size / (TAU_FAST_S * rate))
         m, e = weighting.quantise(beta)
         fs[fast.F_BM] = m

@@ -7,6 +7,7 @@ gateway's own validation (commons.contract.parse_message).
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,61 @@ def test_config_errors_name_the_key(mp: MicroPython) -> None:
         assert got_key == key, message
         assert message.startswith(f"config.json: {key}: "), message
         assert reason in message
+
+
+NOISE_ONLY: dict[str, Any] = {
+    **GOOD,
+    "pm": {"sensor": "none"},
+    "bme280": {"enabled": False},
+    "noise": {},
+}
+
+
+def _noise(key: str, value: Any) -> dict[str, Any]:
+    raw = json.loads(json.dumps(NOISE_ONLY))
+    raw["noise"][key] = value
+    return raw
+
+
+NOISE_BAD = [
+    (_noise("rate", 16000), "noise.rate", "16000: supported rates: 44100, 48000 Hz"),
+    (_noise("period_s", "60"), "noise.period_s", "expected a whole number"),
+    (_noise("period_s", 0), "noise.period_s", "whole seconds from 1 to 86400"),
+    (_noise("sensitivity_dbfs", 3), "noise.sensitivity_dbfs", "dBFS from -60 to 0"),
+    (_noise("offset_db", 25.0), "noise.offset_db", "dB from -20 to 20"),
+    (_noise("offset_db", True), "noise.offset_db", "expected a number"),
+    (_noise("gain", 2), "noise.gain", "unknown key"),
+    (_noise("i2s", 2), "noise.i2s", "I2S bus 0 or 1"),
+    (_noise("sd", 40), "noise.sd", "an ESP32 GPIO number, 0 to 39"),
+    (_noise("sd", 7), "noise.sd", "GPIO7 is wired to the SPI flash"),
+    (_noise("sck", 34), "noise.sck", "GPIO34 is input only"),
+    (_noise("ws", 39), "noise.ws", "GPIO39 is input only"),
+    ({**NOISE_ONLY, "noise": [48000]}, "noise", "expected an object"),
+    ({**NOISE_ONLY, "noise": None}, "noise", "missing"),  # no sensor at all
+]
+
+
+def test_config_noise_section_errors_name_the_key(mp_source: MicroPython) -> None:
+    configs = [raw for raw, _, _ in NOISE_BAD]
+    results = mp_source.run("scen_node", "config_kinds", {"configs": configs})
+    for (_, key, reason), (got_key, message) in zip(NOISE_BAD, results, strict=True):
+        assert got_key == key, message
+        assert message.startswith(f"config.json: {key}: "), message
+        assert reason in message, message
+
+
+def test_config_node_kinds_air_noise_or_both(mp_source: MicroPython) -> None:
+    both = {**GOOD, "noise": {"rate": 44100, "period_s": 10, "offset_db": -1.5, "sd": 35}}
+    bme_only = {**GOOD, "pm": {"sensor": "none"}}
+    results = mp_source.run(
+        "scen_node", "config_kinds", {"configs": [GOOD, NOISE_ONLY, both, bme_only]}
+    )
+    air, noise_only, air_and_noise, bme = results
+    assert air == [True, None]
+    # Defaults: the INMP441 at 48 kHz, -26 dBFS, on I2S 0 with the board's pins.
+    assert noise_only == [False, [48000, 60, -26.0, 0.0, 0, 32, 25, 33]]
+    assert air_and_noise == [True, [44100, 10, -26.0, -1.5, 0, 32, 25, 35]]  # sd may be input-only
+    assert bme == [True, None]
 
 
 def test_config_defaults_and_node_id_from_mac(mp_source: MicroPython) -> None:
@@ -188,6 +244,43 @@ def test_ring_keeps_order_and_survives_a_reboot(mp: MicroPython, tmp_path: Path)
     assert third[3][:4] == [0, 7, 7, 0]
     # Emptied, then rebooted: the next seq still continues.
     assert _ring(mp, folder, 8, [["add", "r7"]]) == [7]
+
+
+def test_ring_records_kinds_across_a_reboot(mp: MicroPython, tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    ops: list[list[Any]] = [["add", "a1"], ["add", "n2", 1], ["add", "a3", 0], ["add", "n4", 1]]
+    assert _ring(mp, folder, 8, ops) == [1, 2, 3, 4]  # one seq counter for both kinds
+    # After a reboot, each record comes back in order with its kind.
+    out = _ring(mp, folder, 8, [["kinds", 2], ["add", "n5", 1], ["stats"]])
+    assert out[0] == [[1, 0, "a1"], [2, 1, "n2"]]
+    assert out[1] == 5
+    out = _ring(mp, folder, 8, [["kinds", 10], ["stats"]])
+    assert out[0] == [[3, 0, "a3"], [4, 1, "n4"], [5, 1, "n5"]]
+    assert out[1][:3] == [0, 6, 6]
+    # A full ring drops the oldest whatever its kind; the kinds of the rest are kept.
+    ops = [["add", f"x{i}", i % 2] for i in range(1, 7)] + [["kinds", 10], ["stats"]]
+    out = _ring(mp, tmp_path / "small", 4, ops)
+    assert out[6] == [[3, 1, "x3"], [4, 0, "x4"], [5, 1, "x5"], [6, 0, "x6"]]
+    assert out[7][3] == 2  # x1 and x2 dropped, counted
+
+
+def test_ring_reads_records_written_before_kinds_as_air(
+    mp_source: MicroPython, tmp_path: Path
+) -> None:
+    # The old slot layout (record number, then a plain u16 length) is kind 0 (air).
+    folder = tmp_path / "data"
+    folder.mkdir()
+    slot = bytearray(256)
+    struct.pack_into("<IH", slot, 0, 1, 5)
+    slot[6:11] = b"old-1"
+    (folder / "ring.bin").write_bytes(bytes(256) + bytes(slot) + bytes(256 * 2))
+    out = _ring(mp_source, folder, 4, [["kinds", 4], ["add", "new", 1], ["kinds", 4]])
+    assert out == [[[1, 0, "old-1"]], 2, [[2, 1, "new"]]]
+
+
+def test_ring_refuses_a_kind_it_cannot_store(mp_source: MicroPython, tmp_path: Path) -> None:
+    out = mp_source.run("scen_node", "ring_bad_kind", {"folder": str(tmp_path / "d")})
+    assert out == ["ValueError", "16", 0]
 
 
 def test_ring_removes_a_reading_only_after_its_ack(mp_source: MicroPython, tmp_path: Path) -> None:

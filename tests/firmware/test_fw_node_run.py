@@ -11,12 +11,16 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
+import platform
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mprunner import MPY_CROSS
 from nodeproc import (
     NodeProcess,
     PrivateBroker,
@@ -393,3 +397,180 @@ def test_heap_budget_over_many_cycles(
     assert heap_min > 4096
     # Micro-allocation only: the free heap after a collection does not drift down.
     assert samples[-1]["heap_free"] >= samples[5]["heap_free"] - 512
+
+
+# The noise meter's viper modules are built for the ESP32 (xtensawin) by ``make firmware``;
+# under the unix port they are compiled for this machine instead.
+_HOST_ARCH = {"x86_64": "x64", "aarch64": "arm64", "armv7l": "armv7m"}
+_VIPER = ("noise/kernel.py", "noise/fast.py")
+FIRMWARE_SRC = Path(__file__).resolve().parents[2] / "firmware"
+
+
+@pytest.fixture(scope="session")
+def noise_node_path(node_path: list[Path], tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """``node_path`` with the noise meter's machine code compiled for the host."""
+    hw, firmware = node_path
+    host = tmp_path_factory.mktemp("firmware-host") / "firmware"
+    shutil.copytree(firmware, host)
+    arch = _HOST_ARCH[platform.machine()]
+    for relative in _VIPER:
+        subprocess.run(
+            [
+                str(MPY_CROSS),
+                f"-march={arch}",
+                "-o",
+                str(host / relative.replace(".py", ".mpy")),
+                "-s",
+                relative,
+                str(FIRMWARE_SRC / relative),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+    return [hw, host]
+
+
+NOISE_ONLY = {"pm": {"sensor": "none"}, "bme280": {"enabled": False}}
+TONE_94 = {"pm": None, "bme280": None, "i2s": {"hz": 1000, "db": 94.0}}
+
+
+def _noise_lines(node: NodeProcess) -> list[dict[str, int]]:
+    """The ``noise seq=.. heap_free=..`` console lines, as numbers."""
+    return [
+        {k: int(v) for k, v in (p.split("=") for p in line.split()[1:])}
+        for line in node.lines()
+        if line.startswith("noise seq=")
+    ]
+
+
+def test_noise_node_publishes_levels_on_its_noise_topic(
+    stack: StackInfo,
+    node_path: list[Path],
+    noise_node_path: list[Path],
+    nodes: list[NodeProcess],
+    tmp_path: Path,
+) -> None:
+    node_id = "esp32-noise01"
+    accounts = stack_accounts(stack.mqtt, node_id)
+    recorder = _recorder(stack, node_id, "#", accounts.recorder)
+    try:
+        node = NodeProcess(tmp_path / "node", noise_node_path)
+        config = node_config(
+            stack.mqtt.port,
+            node_id=node_id,
+            broker=_login(accounts.node),
+            noise={"period_s": 2},
+            **NOISE_ONLY,
+        )
+        node.configure(config, TONE_94)
+        nodes.append(node.start())
+        wait_until(lambda: len(recorder.of_kind("noise")) >= 4, 60, "four noise readings")
+        wait_until(lambda: len(recorder.of_kind("status")) >= 2, 30, "two status messages")
+        now = time.time()
+        noise = [parse_message(m.topic, m.payload, now) for m in recorder.of_kind("noise")]
+        assert [r.seq for r in noise] == list(range(1, len(noise) + 1))
+        assert not recorder.of_kind("air")
+        for reading in noise:
+            assert reading.kind is Kind.NOISE
+            assert reading.flags == ()
+            assert now - 60 <= reading.ts <= now
+            assert reading.values["period"] == 2
+            # A 94 dB, 1 kHz calibrator tone through the fake INMP441 (-26 dBFS).
+            for key in ("laeq", "lafmax", "lafmin", "la10", "la50", "la90"):
+                assert reading.values[key] == pytest.approx(94.0, abs=0.5), (key, reading)
+        status = [parse_message(m.topic, m.payload, now) for m in recorder.of_kind("status")]
+        assert "pm_hours" not in status[-1].values
+        assert 0 < status[-1].values["heap_free"] < 100 * 1024
+        lines = node.lines()
+        assert not [x for x in lines if "MemoryError" in x or "CRASH" in x or "watchdog:" in x]
+        assert max(_feeds(lines)[1:]) < 10_000
+        heap_min = min(s["heap_min"] for s in _noise_lines(node))
+        print(f"\nnoise node: lowest free heap, {node.heap} heap: {heap_min} B")
+        assert heap_min > 2048
+    finally:
+        recorder.stop()
+
+
+# Air and noise on one node: measured on this 64-bit port, the steady state needs about
+# 132 KB (130K fails at boot, 140K leaves about 7 KB); see firmware/README.md, RAM.
+BOTH_HEAP = "140K"
+
+
+def test_air_and_noise_node_shares_seq_and_keeps_kinds_across_an_outage_and_reboot(
+    noise_node_path: list[Path], nodes: list[NodeProcess], tmp_path: Path
+) -> None:
+    node_id = "esp32-both01"
+    broker = PrivateBroker(tmp_path / "broker").start()
+    recorder = Recorder("127.0.0.1", broker.port, f"commons/v1/{node_id}/#", "fw-test-both01")
+    node = NodeProcess(tmp_path / "node", noise_node_path, heap=BOTH_HEAP)
+    node.configure(
+        # A ring that holds the whole test (512 slots): nothing dropped, every seq arrives.
+        node_config(broker.port, node_id=node_id, noise={"period_s": 1}, buffer={"slots": 512}),
+        {"i2s": {"hz": 1000, "db": 94.0}},
+    )
+    try:
+        recorder.start()
+        nodes.append(node.start())
+        wait_until(
+            lambda: len(recorder.air()) >= 2 and len(recorder.of_kind("noise")) >= 2,
+            60,
+            "air and noise readings",
+        )
+        broker.stop()
+        node.wait_for(
+            lambda lines: (
+                sum(x.startswith("noise seq=") for x in lines) >= 4
+                and any(s["buffered"] >= 4 for s in node.samples())
+            ),
+            60,
+            "both kinds buffered during the outage",
+        )
+        node.kill()  # power cut with both kinds in flash
+        before = len(node.samples()) + len(_noise_lines(node))  # one console log for both runs
+        rebooted = NodeProcess(node.folder, noise_node_path, heap=BOTH_HEAP)
+        nodes.append(rebooted.start())
+        rebooted.wait_for(
+            lambda _: len(rebooted.samples()) + len(_noise_lines(rebooted)) - before >= 4,
+            60,
+            "sampling after the reboot",
+        )
+        boot = [x for x in rebooted.lines() if x.startswith("node esp32-both01")]
+        assert re.search(r"reset cause power_on, ([1-9]\d*) readings buffered", boot[-1]), boot
+        last = max(s["seq"] for s in rebooted.samples() + _noise_lines(rebooted))
+        broker.start()
+
+        def seqs(kind: str) -> set[int]:
+            return {json.loads(m.payload)["seq"] for m in recorder.of_kind(kind)}
+
+        wait_until(
+            lambda: seqs("air") | seqs("noise") >= set(range(1, last + 1)),
+            90,
+            "every reading up to the last one taken offline",
+        )
+        air_seqs, noise_seqs = seqs("air"), seqs("noise")
+        assert not air_seqs & noise_seqs  # one seq counter for the node, both kinds
+        # Each seq went to the topic of the kind that took it, in order, after the reboot too.
+        taken_air = {s["seq"] for s in rebooted.samples()}  # the console of both runs
+        taken_noise = {s["seq"] for s in _noise_lines(rebooted)}
+        assert taken_air & set(range(1, last + 1)) <= air_seqs
+        assert taken_noise & set(range(1, last + 1)) <= noise_seqs
+        assert air_seqs <= taken_air and noise_seqs <= taken_noise
+        arrivals = [
+            json.loads(m.payload)["seq"] for m in recorder.messages if "/status" not in m.topic
+        ]
+        first_arrivals = list(dict.fromkeys(arrivals))
+        assert first_arrivals == sorted(first_arrivals)
+        now = time.time()
+        for message in recorder.of_kind("air") + recorder.of_kind("noise"):
+            reading = parse_message(message.topic, message.payload, now)
+            if reading.kind is Kind.NOISE:
+                assert reading.values["laeq"] == pytest.approx(94.0, abs=0.5)
+        lines = rebooted.lines()
+        assert not [x for x in lines if "MemoryError" in x or "CRASH" in x]
+        heap_min = min(s["heap_min"] for s in rebooted.samples() + _noise_lines(rebooted))
+        assert heap_min > 2048
+        print(f"\nair + noise node: lowest free heap, {BOTH_HEAP} heap: {heap_min} B")
+    finally:
+        recorder.stop()
+        broker.stop()

@@ -37,6 +37,23 @@ def config_errors(args):
     return out
 
 
+def config_kinds(args):
+    """Each raw config -> [air, noise settings or None], or [key, message] of its ConfigError."""
+    out = []
+    for raw in args["configs"]:
+        try:
+            c = config.parse(raw, MAC)
+        except config.ConfigError as exc:
+            out.append([exc.key, str(exc)])
+            continue
+        n = c.noise
+        noise = None
+        if n is not None:
+            noise = [n.rate, n.period_s, n.sensitivity_dbfs, n.offset_db, n.i2s, n.sck, n.ws, n.sd]
+        out.append([c.pm_sensor != "none" or c.bme_enabled, noise])
+    return out
+
+
 def config_file(args):
     """config.load on a file written with ``text`` (or no file): the error or the node id."""
     path = args["path"]
@@ -94,7 +111,8 @@ def _drain(ring, n, ack=True):
 def ring(args):
     """Run ``ops`` on a RingBuffer in ``folder``; one result per op.
 
-    ops: ["add", text] -> seq; ["take", n] -> texts peeked and acked;
+    ops: ["add", text] -> seq; ["add", text, kind] -> seq (kind 0 air, 1 noise);
+    ["kinds", n] -> [seq, kind, text] peeked and acked; ["take", n] -> texts peeked and acked;
     ["peek"] -> text or None (not acked); ["ack", seq] -> bool;
     ["stats"] -> [len, first, next, dropped, added, acked].
     """
@@ -104,7 +122,16 @@ def ring(args):
     for op in args["ops"]:
         kind = op[0]
         if kind == "add":
-            out.append(rb.append(op[1].encode()))
+            out.append(rb.append(op[1].encode(), *op[2:]))
+        elif kind == "kinds":
+            got = []
+            for _ in range(op[1]):
+                data = rb.peek()
+                if data is None:
+                    break
+                got.append([rb.peeked, rb.kind, bytes(data).decode()])
+                rb.ack(rb.peeked)
+            out.append(got)
         elif kind == "take":
             out.append(_drain(rb, op[1]))
         elif kind == "peek":
@@ -124,6 +151,15 @@ def ring_too_large(args):
     rb = RingBuffer(args["folder"], 4)
     try:
         rb.append(b"x" * 300)
+    except ValueError as exc:
+        return [type(exc).__name__, str(exc), len(rb)]
+    return None
+
+
+def ring_bad_kind(args):
+    rb = RingBuffer(args["folder"], 4)
+    try:
+        rb.append(b"x", 16)
     except ValueError as exc:
         return [type(exc).__name__, str(exc), len(rb)]
     return None

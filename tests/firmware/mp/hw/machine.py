@@ -203,3 +203,12 @@ def unique_id():
 def reset():
     print("RESET")
     sys.exit(3)
+
+
+def __getattr__(name):
+    # machine.I2S from its own module, loaded on first use: only a noise node pays its RAM.
+    if name == "I2S":
+        from machine_i2s import I2S
+
+        return I2S
+    raise AttributeError(name)

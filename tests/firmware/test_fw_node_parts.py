@@ -353,3 +353,20 @@ def test_watchdog_is_fed_only_while_both_tasks_beat(mp_source: MicroPython, tmp_
     assert stale == 0  # a stuck task: no feeding, the hardware watchdog resets the node
     assert fed >= 2
     assert timeout == 30_000
+
+
+def test_watchdog_follows_the_noise_task(mp_source: MicroPython, tmp_path: Path) -> None:
+    folder = tmp_path / "node"
+    folder.mkdir()
+    config = {**NOISE_ONLY, "broker": {"host": "127.0.0.1", "port": 9}, "watchdog_s": 30}
+    (folder / "config.json").write_text(json.dumps(config))
+    out = mp_source.run(
+        "scen_node", "watchdog_noise", {"folder": str(folder), "hw": str(MP_DIR / "hw")}
+    )
+    assert out == {
+        "sampler": True,  # no air sensor: no air sampler
+        "fresh": True,
+        "noise_stale": False,  # a stuck noise task: no feeding
+        "again": True,
+        "block": 512,
+    }

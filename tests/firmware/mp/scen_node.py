@@ -252,3 +252,25 @@ def watchdog(args):
 
     out["feeds"] = asyncio.run(supervised())
     return out
+
+
+def watchdog_noise(args):
+    """A noise-only node: healthy() follows the noise task's heartbeat, no air sampler."""
+    import sys
+
+    sys.path.insert(0, args["hw"])
+    sys.path.append(".frozen")  # asyncio
+    os.chdir(args["folder"])
+    import time
+
+    import node
+
+    n = node.start()
+    out = {"sampler": n.sampler is None, "fresh": n.healthy()}
+    now = time.ticks_ms()
+    n.noise.heartbeat = time.ticks_add(now, -31_000)
+    out["noise_stale"] = n.healthy()
+    n.noise.heartbeat = now
+    out["again"] = n.healthy()
+    out["block"] = len(n.noise.buf) // 4
+    return out

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -193,9 +194,10 @@ def gateway_pipeline(info: StackInfo, count: int) -> tuple[float, int, int, int]
     write_private(password_file, account.password.encode())
     influx = InfluxHTTP(url, database)
     init_database(influx)
-    config = home / "bench-gateway.toml"
+    config = home / f"{gateway_id}.toml"
+    log_path = home / f"{gateway_id}.log"
     config.write_text(
-        f'[gateway]\nid = "{gateway_id}"\ndata_dir = "{home / "bench-gateway"}"\n'
+        f'[gateway]\nid = "{gateway_id}"\ndata_dir = "{home / gateway_id}"\n'
         f'registry = "{home / "registry.sqlite"}"\n'
         # Each synthetic node publishes thousands of readings at once, far beyond a real
         # node's rate: the per-node limit would (rightly) refuse them.
@@ -204,7 +206,7 @@ def gateway_pipeline(info: StackInfo, count: int) -> tuple[float, int, int, int]
         f'username = "{account.username}"\npassword_file = "{password_file}"\n'
         f'[influx]\nurl = "{url}"\ndatabase = "{database}"\n'
     )
-    log = (home / "bench-gateway.log").open("ab")
+    log = log_path.open("ab")
     argv = [str(COMMONS), "gateway", "run", "--config", str(config)]
 
     def start() -> subprocess.Popen[bytes]:
@@ -212,7 +214,7 @@ def gateway_pipeline(info: StackInfo, count: int) -> tuple[float, int, int, int]
 
     # First run: create the gateway's persistent session, then stop.
     first = start()
-    wait_until(lambda: b"subscribed to" in (home / "bench-gateway.log").read_bytes(), 30, "sub")
+    wait_until(lambda: b"subscribed to" in log_path.read_bytes(), 30, "the gateway to subscribe")
     first.terminate()
     first.wait(30)
     publish(info, count)
@@ -244,23 +246,46 @@ def gateway_pipeline(info: StackInfo, count: int) -> tuple[float, int, int, int]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="Rounds of baseline and pipeline, alternated; medians are reported "
+        "(a shared machine's speed drifts between runs).",
+    )
     args = parser.parse_args()
+    bare_runs: list[float] = []
+    pipe_runs: list[float] = []
+    peak_rss = after_rss = after_pss = 0
     with tempfile.TemporaryDirectory(prefix="commons-bench-") as tmp:
         home = Path(tmp)
         stack = Stack(home)
         info = stack.up()
         try:
-            bare_s = bare_subscriber(info, args.count)
-            pipe_s, peak_rss, after_rss, after_pss = gateway_pipeline(info, args.count)
+            for _ in range(args.repeat):
+                bare_runs.append(bare_subscriber(info, args.count))
+                pipe_s, peak, after, pss = gateway_pipeline(info, args.count)
+                pipe_runs.append(pipe_s)
+                peak_rss, after_rss, after_pss = max(peak_rss, peak), after, pss
         finally:
             stack.down()
-    bare_rate = args.count / bare_s
-    pipe_rate = args.count / pipe_s
-    ratio = pipe_rate / bare_rate
-    print(f"readings:                   {args.count}")
-    print(f"bare subscriber (baseline): {bare_rate:10.0f} msg/s  ({bare_s:.2f} s)")
-    print(f"gateway → InfluxDB:         {pipe_rate:10.0f} msg/s  ({pipe_s:.2f} s, all stored)")
-    print(f"ratio:                      {ratio:10.2f}  (target ≥ 0.50)")
+    bare_rates = sorted(args.count / s for s in bare_runs)
+    pipe_rates = sorted(args.count / s for s in pipe_runs)
+    ratios = sorted(
+        args.count / p / (args.count / b) for b, p in zip(bare_runs, pipe_runs, strict=True)
+    )
+    bare_rate, pipe_rate = statistics.median(bare_rates), statistics.median(pipe_rates)
+
+    def spread(rates: list[float]) -> str:
+        return f"({rates[0]:.0f} to {rates[-1]:.0f} over {len(rates)} runs)"
+
+    print(f"readings per run:           {args.count}")
+    print(f"bare subscriber (baseline): {bare_rate:10.0f} msg/s  {spread(bare_rates)}")
+    print(f"gateway → InfluxDB:         {pipe_rate:10.0f} msg/s  {spread(pipe_rates)}, all stored")
+    print(
+        f"ratio of medians:           {pipe_rate / bare_rate:10.2f}  (target ≥ 0.50; "
+        f"per round {ratios[0]:.2f} to {ratios[-1]:.2f})"
+    )
     print(f"gateway RSS, peak in drain: {peak_rss / 2**20:10.1f} MiB (ingress + uplink)")
     print(f"gateway RSS, once drained:  {after_rss / 2**20:10.1f} MiB")
     print(f"gateway PSS, once drained:  {after_pss / 2**20:10.1f} MiB (shared pages split)")

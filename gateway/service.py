@@ -42,7 +42,9 @@ class Gateway:
         self.settings = settings
         self.started = time.time()
         self.stop_event = threading.Event()
-        context = multiprocessing.get_context("spawn")
+        # Forked before the queue, the MQTT client or any thread exists, so the uplink
+        # inherits nothing it must not share; fork also starts no resource-tracker process.
+        context = multiprocessing.get_context("fork")
         self._uplink_stop = context.Event()
         self._wake = context.Event()
         self._uplink = context.Process(
@@ -57,11 +59,10 @@ class Gateway:
             name="commons-uplink",
             daemon=True,
         )
-        self.queue = DurableQueue(settings.queue_path, settings.queue_max_bytes)
-        self.ingress = Ingress(settings, self.queue, self._wake.set, self.status)
-        self.serial = SerialSensors(
-            settings.serial, settings.queue_path, settings.queue_max_bytes, self._wake.set
-        )
+        # Made in run(), after the uplink has forked.
+        self.queue: DurableQueue
+        self.ingress: Ingress
+        self.serial: SerialSensors
         self._next_status = 0.0
 
     def status(self) -> dict[str, object]:
@@ -101,6 +102,12 @@ class Gateway:
 
     def run(self) -> None:
         self._uplink.start()
+        settings = self.settings
+        self.queue = DurableQueue(settings.queue_path, settings.queue_max_bytes)
+        self.ingress = Ingress(settings, self.queue, self._wake.set, self.status)
+        self.serial = SerialSensors(
+            settings.serial, settings.queue_path, settings.queue_max_bytes, self._wake.set
+        )
         log.info(
             "gateway %s: queue %s, InfluxDB %s/%s (uplink pid %s)",
             self.settings.gateway_id,

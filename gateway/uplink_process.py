@@ -41,6 +41,7 @@ def uplink_main(
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)s %(name)s[uplink]: %(message)s",
+        force=True,  # forked: replace the handlers the gateway process set up
     )
     _die_with_parent(parent)
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())

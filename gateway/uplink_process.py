@@ -18,6 +18,38 @@ from ingest.influx import Credentials, InfluxHTTP
 from ingest.registry import AreaLookup
 
 _PR_SET_PDEATHSIG = 1
+# Longest a wait lasts before the stop request is looked at again.
+STOP_POLL_S = 0.1
+
+
+class StopRequest:
+    """Stop, asked for by the gateway (a process event) or by SIGTERM.
+
+    The signal handler only sets a plain attribute: taking the event's lock there could
+    deadlock against the same lock held by the code the signal interrupted.
+    """
+
+    def __init__(self, event: ProcessEvent) -> None:
+        self._event = event
+        self.signalled = False
+
+    def on_signal(self, signum: int, frame: object) -> None:
+        self.signalled = True
+
+    def is_set(self) -> bool:
+        return self.signalled or self._event.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            left = STOP_POLL_S if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._event.wait(min(left, STOP_POLL_S))
+        return True
+
+    def clear(self) -> None:
+        raise NotImplementedError("a stop request is never withdrawn")
 
 
 def _die_with_parent(parent: int) -> None:
@@ -43,8 +75,9 @@ def uplink_main(
         format="%(asctime)s %(levelname)s %(name)s[uplink]: %(message)s",
         force=True,  # forked: replace the handlers the gateway process set up
     )
+    stopping = StopRequest(stop)
+    signal.signal(signal.SIGTERM, stopping.on_signal)
     _die_with_parent(parent)
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway process decides when to stop
     cfg = settings.influx
     credentials = Credentials(cfg.username, cfg.password or "") if cfg.username else None
@@ -63,7 +96,7 @@ def uplink_main(
         recompute=recompute if cfg.recompute_late_hours else None,
     )
     try:
-        uplink.run(stop, wake)
+        uplink.run(stopping, wake)
     finally:
         queue.close()
         influx.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ from commons import access
 from commons.contract import gateway_status_topic
 from commons.dynsec import Acl, Credentials, Dynsec
 from commons.home import StackInfo
-from commons.procs import wait_until
+from commons.procs import ProcessRef, wait_until
 from commons.tlsgen import write_private
 from gateway.nodes import NodeAdmin, NodeExistsError
 from gateway.queue import DurableQueue
@@ -241,12 +242,28 @@ class GatewayProcess:
     def _exited(self) -> bool:
         return self.proc is not None and self.proc.poll() is not None
 
-    def kill(self) -> None:
-        """SIGKILL: no flush, no goodbye."""
+    def children(self) -> list[ProcessRef]:
+        """The gateway's child processes (its uplink)."""
         assert self.proc is not None
+        listing = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        refs = []
+        for pid in listing.read_text().split():
+            with contextlib.suppress(ProcessLookupError):
+                refs.append(ProcessRef.of(int(pid)))
+        return refs
+
+    def kill(self) -> None:
+        """SIGKILL: no flush, no goodbye. Its uplink process must follow it by itself."""
+        assert self.proc is not None
+        children = self.children()
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
         self.proc = None
+        wait_until(
+            lambda: not any(child.alive() for child in children),
+            15,
+            "the killed gateway's uplink process to exit",
+        )
 
     def stop(self) -> None:
         if self.proc is None:

@@ -6,13 +6,10 @@ out as mypy's typeshed, the firmware folder on the search path.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from mprunner import FIRMWARE, REPO
-from test_fw_typecheck import _typings
+from mprunner import FIRMWARE
+from test_fw_typecheck import stub_mypy
 
 NODE_MODULES = (
     "main.py",
@@ -28,29 +25,7 @@ NODE_MODULES = (
 
 
 def test_node_modules_type_check_against_the_esp32_stubs(tmp_path: Path) -> None:
-    (tmp_path / "typings").mkdir()
-    typings = _typings(tmp_path / "typings")
-    env = {**os.environ, "MYPYPATH": f"{typings}{os.pathsep}{FIRMWARE}"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--config-file",
-            str(FIRMWARE / "mypy.ini"),
-            "--custom-typeshed-dir",
-            str(typings),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            *(str(FIRMWARE / name) for name in NODE_MODULES),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=180,
-        check=False,
-    )
+    proc, typings = stub_mypy(tmp_path, [FIRMWARE / name for name in NODE_MODULES])
     # The stubs have flaws of their own (network.pyi defines LAN twice): only ours count.
     errors = [
         line

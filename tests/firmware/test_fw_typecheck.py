@@ -69,13 +69,12 @@ def _typings(dest: Path) -> Path:
     return dest
 
 
-def test_firmware_type_checks_against_the_esp32_stubs(tmp_path: Path) -> None:
+def stub_mypy(
+    tmp_path: Path, targets: list[Path], timeout: float = 180
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """mypy on ``targets`` against the ESP32 stubs; the result and the stubs' folder."""
     (tmp_path / "typings").mkdir()
     typings = _typings(tmp_path / "typings")
-    extra = tmp_path / "checks"
-    extra.mkdir()
-    (extra / "compat.py").write_text(COMPAT)
-    (extra / "mistakes.py").write_text(MISTAKES)
     env = {**os.environ, "MYPYPATH": f"{typings}{os.pathsep}{FIRMWARE}"}
     proc = subprocess.run(
         [
@@ -88,17 +87,27 @@ def test_firmware_type_checks_against_the_esp32_stubs(tmp_path: Path) -> None:
             str(typings),
             "--cache-dir",
             str(tmp_path / "cache"),
-            str(FIRMWARE / "drivers"),
-            str(FIRMWARE / "noise"),
-            str(extra / "compat.py"),
-            str(extra / "mistakes.py"),
+            *(str(target) for target in targets),
         ],
         capture_output=True,
         text=True,
         env=env,
         cwd=REPO,
-        timeout=120,
+        timeout=timeout,
         check=False,
+    )
+    return proc, typings
+
+
+def test_firmware_type_checks_against_the_esp32_stubs(tmp_path: Path) -> None:
+    extra = tmp_path / "checks"
+    extra.mkdir()
+    (extra / "compat.py").write_text(COMPAT)
+    (extra / "mistakes.py").write_text(MISTAKES)
+    proc, _ = stub_mypy(
+        tmp_path,
+        [FIRMWARE / "drivers", FIRMWARE / "noise", extra / "compat.py", extra / "mistakes.py"],
+        timeout=120,
     )
     errors = [line for line in proc.stdout.splitlines() if ": error:" in line]
     assert not [e for e in errors if "mistakes.py" not in e], proc.stdout

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto influxdb)
+# chromium renders reports to PDF (and the tests check them); fonts-dejavu-core gives it a font.
+APT_PACKAGES=(mosquitto influxdb chromium fonts-dejavu-core)
 PYTHON=${PYTHON:-python3}
 
 missing=()

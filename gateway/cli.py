@@ -14,6 +14,7 @@ from commons.settings import ConfigError
 
 if TYPE_CHECKING:
     from gateway.nodes import NodeAdmin
+    from ingest.registry import Location
 
 
 @click.group()
@@ -95,9 +96,34 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+def _location(lat: float | None, lon: float | None) -> Location | None:
+    from ingest.registry import Location
+
+    if lat is None and lon is None:
+        return None
+    if lat is None or lon is None:
+        _fail("give both --lat and --lon", EXIT_INVALID)
+    return Location(lat, lon)
+
+
+_LAT = click.option("--lat", type=float, help="Exact latitude (WGS 84, private).")
+_LON = click.option("--lon", type=float, help="Exact longitude (WGS 84, private).")
+_GRID = click.option(
+    "--grid",
+    "grid_m",
+    type=float,
+    default=100.0,
+    show_default=True,
+    help="Side in metres of the grid cell whose centre is published instead.",
+)
+
+
 @node.command("add")
 @click.argument("node_id")
 @click.option("--area", help="Neighbourhood the node belongs to.")
+@_LAT
+@_LON
+@_GRID
 @click.option("--host", help="Broker address the node connects to (default: the stack's).")
 @click.option("--wifi-ssid", help="Wi-Fi network written into the node's config file.")
 @click.option(
@@ -111,12 +137,16 @@ def node_add(
     host: str | None,
     wifi_ssid: str | None,
     wifi_password: str | None,
+    lat: float | None,
+    lon: float | None,
+    grid_m: float,
 ) -> None:
     """Create NODE_ID's MQTT credentials and register it (id: lowercase [a-z0-9-], 3-32).
 
     Prints JSON with the node's MQTT username, password, broker and topic prefix, and the
     CA to pin for TLS; writes the node's config file ($COMMONS_HOME/nodes/NODE_ID.json,
-    mode 0600) for provisioning.
+    mode 0600) for provisioning. The exact location stays in the registry; only the centre
+    of its --grid cell is ever published.
     """
     from commons.access import AccessNotConfiguredError
     from commons.dynsec import BrokerUnreachableError
@@ -126,7 +156,9 @@ def node_add(
     admin = _node_admin()
     wifi = Wifi(wifi_ssid, wifi_password or "") if wifi_ssid else None
     try:
-        account = admin.add(node_id, area, host=host, wifi=wifi)
+        account = admin.add(
+            node_id, area, host=host, wifi=wifi, location=_location(lat, lon), grid_m=grid_m
+        )
     except RegistryError as exc:
         _fail(str(exc), EXIT_INVALID)
     except NodeExistsError as exc:
@@ -154,6 +186,42 @@ def node_remove(node_id: str) -> None:
     click.echo(f"removed {node_id}")
 
 
+@node.command("locate")
+@click.argument("node_id")
+@_LAT
+@_LON
+@_GRID
+@click.option("--clear", is_flag=True, help="Forget the node's location.")
+def node_locate(
+    node_id: str, lat: float | None, lon: float | None, grid_m: float, clear: bool
+) -> None:
+    """Set (or --clear) where NODE_ID is; prints its exact and public location as JSON."""
+    from ingest.registry import RegistryError
+
+    location = None if clear else _location(lat, lon)
+    if location is None and not clear:
+        _fail("give --lat and --lon, or --clear", EXIT_INVALID)
+    admin = _node_admin()
+    try:
+        placed = admin.locate(node_id, location, grid_m)
+    except RegistryError as exc:
+        code = EXIT_CONFLICT if "not registered" in str(exc) else EXIT_INVALID
+        _fail(str(exc), code)
+    click.echo(json.dumps(_where(placed.location, placed.public, placed.grid_m), indent=2))
+
+
+def _where(
+    location: Location | None, public: Location | None, grid_m: float | None = None
+) -> dict[str, object]:
+    where: dict[str, object] = {
+        "location": None if location is None else {"lat": location.lat, "lon": location.lon},
+        "public": None if public is None else {"lat": public.lat, "lon": public.lon},
+    }
+    if grid_m is not None:
+        where["grid_m"] = grid_m
+    return where
+
+
 @node.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def node_list(as_json: bool) -> None:
@@ -179,6 +247,7 @@ def node_list(as_json: bool) -> None:
                         "area": n.area,
                         "registered": n.registered,
                         "credentials": n.credentials,
+                        **_where(n.location, n.public),
                     }
                     for n in nodes
                 ],
@@ -189,7 +258,8 @@ def node_list(as_json: bool) -> None:
     for n in nodes:
         creds = {True: "credentials", False: "no-credentials", None: "?"}[n.credentials]
         registered = "" if n.registered else "  (not in the registry)"
-        click.echo(f"{n.node_id:32} {n.area or '-':20} {creds}{registered}")
+        public = f"{n.public.lat:.5f},{n.public.lon:.5f}" if n.public else "-"
+        click.echo(f"{n.node_id:32} {n.area or '-':20} {public:22} {creds}{registered}")
 
 
 # ``commons node simulate``: simulated nodes running the real firmware (commons/sim).

@@ -11,10 +11,11 @@ from commons.contract import (
     GATEWAY_SEGMENT,
     TOPIC_ROOT,
     InvalidMessageError,
+    Kind,
     parse_message,
 )
 from gateway.queue import QueuedMessage
-from ingest.registry import AreaLookup
+from ingest.registry import NodeLookup
 from ingest.schema import GATEWAY_MEASUREMENT, MEASUREMENT, to_line
 
 _GATEWAY_PREFIX = f"{TOPIC_ROOT}/{GATEWAY_SEGMENT}/"
@@ -31,8 +32,8 @@ class Converted:
 
 
 class Converter:
-    def __init__(self, areas: AreaLookup) -> None:
-        self.areas = areas
+    def __init__(self, nodes: NodeLookup) -> None:
+        self.nodes = nodes
 
     def convert(self, message: QueuedMessage) -> Converted:
         """Raises :class:`InvalidMessageError` for a message that breaks the contract."""
@@ -40,7 +41,14 @@ class Converter:
         if message.topic.startswith(_GATEWAY_PREFIX) and message.topic.count("/") == 4:
             return self._gateway_status(message)
         reading = parse_message(message.topic, message.payload, message.received)
-        line = to_line(reading, self.areas.area(reading.node))
+        info = self.nodes.info(reading.node)
+        if info is None:
+            line = to_line(reading, None)
+        elif reading.kind is Kind.STATUS and info.public is not None:
+            # A node's status carries its public location, for maps; never the exact one.
+            line = to_line(reading, info.area, (info.public.lat, info.public.lon))
+        else:
+            line = to_line(reading, info.area)
         return Converted(message, MEASUREMENT[reading.kind], reading.ts, line)
 
     @staticmethod

@@ -22,7 +22,15 @@ from commons import access
 from commons.dynsec import Credentials, Dynsec
 from commons.home import StackInfo
 from commons.tlsgen import ca_fingerprint, write_private
-from ingest.registry import Registry, RegistryError, check_area, check_node_id
+from ingest.registry import (
+    DEFAULT_GRID_M,
+    Location,
+    Node,
+    Registry,
+    RegistryError,
+    check_area,
+    check_node_id,
+)
 
 NODES_DIR = "nodes"
 
@@ -111,6 +119,8 @@ class NodeEntry:
     area: str | None
     registered: bool
     credentials: bool | None  # None: the broker could not be asked
+    location: Location | None = None  # exact: the operator's eyes only
+    public: Location | None = None
 
 
 class NodeAdmin:
@@ -137,11 +147,13 @@ class NodeAdmin:
         area: str | None = None,
         host: str | None = None,
         wifi: Wifi | None = None,
+        location: Location | None = None,
+        grid_m: float = DEFAULT_GRID_M,
     ) -> NodeAccount:
         """Credentials on the broker, the registry entry, the provisioning file.
 
-        A node registered earlier without credentials keeps its entry (its area is updated
-        when one is given).
+        A node registered earlier without credentials keeps its entry (its area and location
+        are updated when given).
         """
         check_node_id(node_id)
         if area is not None:
@@ -152,7 +164,7 @@ class NodeAdmin:
             except access.ClientExistsError:
                 raise NodeExistsError(node_id) from None
             try:
-                area = self._register(node_id, area)
+                area = self._register(node_id, area, location, grid_m)
             except BaseException:
                 access.remove_client(dynsec, node_id)
                 raise
@@ -160,17 +172,23 @@ class NodeAdmin:
         self._write_config(account, wifi)
         return account
 
-    def ensure(self, node_id: str, area: str | None = None) -> Credentials:
+    def ensure(
+        self,
+        node_id: str,
+        area: str | None = None,
+        location: Location | None = None,
+        grid_m: float = DEFAULT_GRID_M,
+    ) -> Credentials:
         """The node's credentials: new ones, or those in its provisioning file if it exists.
 
         A node with credentials but no file gets a new password (for the demo's nodes,
         which come back on every run).
         """
         try:
-            return self.add(node_id, area).credentials
+            return self.add(node_id, area, location=location, grid_m=grid_m).credentials
         except NodeExistsError:
             pass
-        self._register(node_id, area)
+        self._register(node_id, area, location, grid_m)
         config_file = self.nodes_dir / f"{node_id}.json"
         try:
             broker = json.loads(config_file.read_text())["broker"]
@@ -203,22 +221,34 @@ class NodeAdmin:
         text = json.dumps(account.device_config(wifi), indent=2) + "\n"
         write_private(account.config_file, text.encode())
 
-    def _register(self, node_id: str, area: str | None) -> str | None:
+    def _register(
+        self,
+        node_id: str,
+        area: str | None,
+        location: Location | None = None,
+        grid_m: float = DEFAULT_GRID_M,
+    ) -> str | None:
         """Add the node to the registry, or keep its entry; return its area."""
-        registry = Registry(self.registry_path)
-        try:
+        with Registry(self.registry_path) as registry:
             try:
-                return registry.add(node_id, area).area
+                return registry.add(node_id, area, location, grid_m).area
             except RegistryError:
                 known = {node.id: node.area for node in registry.nodes()}
                 if node_id not in known:
                     raise
+                if location is not None:
+                    registry.set_location(node_id, location, grid_m)
                 if area is None:
                     return known[node_id]
                 registry.set_area(node_id, area)
                 return area
-        finally:
-            registry.close()
+
+    def locate(
+        self, node_id: str, location: Location | None, grid_m: float = DEFAULT_GRID_M
+    ) -> Node:
+        """Move a node (or forget where it is); its public location follows."""
+        with Registry(self.registry_path) as registry:
+            return registry.set_location(node_id, location, grid_m)
 
     def remove(self, node_id: str) -> None:
         """Revoke the credentials (the node's connection is dropped now) and unregister it."""
@@ -237,22 +267,21 @@ class NodeAdmin:
             raise UnknownNodeError(node_id)
 
     def list(self, ask_broker: bool = True) -> list[NodeEntry]:
-        registry = Registry(self.registry_path)
-        try:
-            areas = {node.id: node.area for node in registry.nodes()}
-        finally:
-            registry.close()
+        with Registry(self.registry_path) as registry:
+            known = {node.id: node for node in registry.nodes()}
         with_credentials: set[str] | None = None
         if ask_broker:
             with self._dynsec() as dynsec:
                 with_credentials = access.node_clients(dynsec)
-        names = sorted(set(areas) | (with_credentials or set()))
+        names = sorted(set(known) | (with_credentials or set()))
         return [
             NodeEntry(
                 node_id=name,
-                area=areas.get(name),
-                registered=name in areas,
+                area=known[name].area if name in known else None,
+                registered=name in known,
                 credentials=None if with_credentials is None else name in with_credentials,
+                location=known[name].location if name in known else None,
+                public=known[name].public if name in known else None,
             )
             for name in names
         ]

@@ -15,7 +15,7 @@ from gateway.queue import DurableQueue
 from gateway.uplink import Uplink
 from ingest.dbinit import CQ_RESAMPLE_FOR_H, HOUR_S, hour_start, recompute_hours
 from ingest.influx import Credentials, InfluxHTTP
-from ingest.registry import AreaLookup
+from ingest.registry import NodeLookup
 
 _PR_SET_PDEATHSIG = 1
 # Longest a wait lasts before the stop request is looked at again.
@@ -90,7 +90,7 @@ def uplink_main(
     uplink = Uplink(
         queue,
         influx,
-        Converter(AreaLookup(settings.registry_path)),
+        Converter(NodeLookup(settings.registry_path)),
         cfg.batch_size,
         late_cutoff=late_cutoff if cfg.recompute_late_hours else None,
         recompute=recompute if cfg.recompute_late_hours else None,

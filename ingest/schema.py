@@ -20,6 +20,9 @@ GATEWAY_MEASUREMENT = "gateway_status"
 HOURLY_SUFFIX = "_1h"
 TAG_NODE = "node"
 TAG_AREA = "area"
+# Public location of a node, on its status points.
+FIELD_LAT = "lat"
+FIELD_LON = "lon"
 
 # Fields of each measurement that are means-able numbers, in contract order.
 MEASURED_FIELDS: dict[str, tuple[str, ...]] = {
@@ -29,8 +32,14 @@ MEASURED_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def to_point(reading: Reading, area: str | None) -> Point:
-    """The InfluxDB point of one reading, tagged with its node and neighbourhood."""
+def to_point(
+    reading: Reading, area: str | None, location: tuple[float, float] | None = None
+) -> Point:
+    """The InfluxDB point of one reading, tagged with its node and neighbourhood.
+
+    ``location`` is the node's public (coarsened) latitude and longitude, written as the
+    fields ``lat`` and ``lon`` (on status points, for maps).
+    """
     point = Point(MEASUREMENT[reading.kind]).tag(TAG_NODE, reading.node)
     if area:
         point = point.tag(TAG_AREA, area)
@@ -43,9 +52,11 @@ def to_point(reading: Reading, area: str | None) -> Point:
     if reading.fw is not None:
         point = point.field("fw", reading.fw)
     point = point.field("qa", reading.qa)
+    if location is not None:
+        point = point.field(FIELD_LAT, float(location[0])).field(FIELD_LON, float(location[1]))
     return point.time(reading.ts, WritePrecision.S)
 
 
-def to_line(reading: Reading, area: str | None) -> str:
-    line: str = to_point(reading, area).to_line_protocol()
+def to_line(reading: Reading, area: str | None, location: tuple[float, float] | None = None) -> str:
+    line: str = to_point(reading, area, location).to_line_protocol()
     return line

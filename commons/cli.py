@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import sys
@@ -18,7 +19,34 @@ def _fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Subcommands of other packages, imported only when run or listed: the gateway process must
+# not load what only ``db`` and ``export`` need (the HTTP client behind ingest.influx costs
+# about 20 MB of resident memory).
+LAZY_COMMANDS = {
+    "gateway": "gateway.cli:gateway",
+    "node": "gateway.cli:node",
+    "db": "ingest.cli:db",
+    "export": "ingest.cli:export",
+    "noise": "commons.noise:noise",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose ``LAZY_COMMANDS`` are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            module, name = LAZY_COMMANDS[cmd_name].split(":")
+            command = getattr(importlib.import_module(module), name)
+            assert isinstance(command, click.Command)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="commons")
 @click.option("-v", "--verbose", is_flag=True, help="Log more detail to standard error.")
 def main(verbose: bool) -> None:
@@ -141,21 +169,5 @@ def demo(duration: float | None, interval: float) -> None:
     except MissingBinaryError as exc:
         _fail(str(exc), 3)
 
-
-from gateway.cli import gateway as _gateway  # noqa: E402
-from gateway.cli import node as _node  # noqa: E402
-
-main.add_command(_gateway)
-main.add_command(_node)
-
-from ingest.cli import db as _db  # noqa: E402
-from ingest.cli import export as _export  # noqa: E402
-
-main.add_command(_db)
-main.add_command(_export)
-
-from commons.noise import noise as _noise  # noqa: E402
-
-main.add_command(_noise)
 
 __all__ = ["Path", "main"]

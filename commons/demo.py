@@ -38,6 +38,7 @@ from gateway.queue import DurableQueue
 from ingest.dbinit import init_database
 from ingest.export import export_csv
 from ingest.influx import InfluxHTTP
+from ingest.registry import Location
 
 HISTORY_STEP_S = 300
 STATUS_EVERY_S = 60.0
@@ -57,6 +58,18 @@ DEMO_NODES = (
 )
 
 
+# Where the demo's nodes hang: plausible spots in a mid-sized European city (private, exact);
+# only the centres of their ~100 m grid cells are published.
+DEMO_LOCATIONS = {
+    "riverside-air-1": Location(45.76412, 4.83566),
+    "riverside-air-2": Location(45.76188, 4.83281),
+    "riverside-noise-1": Location(45.76307, 4.83733),
+    "oldtown-air-1": Location(45.76221, 4.82709),
+    "oldtown-noise-1": Location(45.76049, 4.82653),
+    "hillcrest-air-1": Location(45.77363, 4.82781),
+}
+
+
 class _Interrupted(Exception):
     pass
 
@@ -64,7 +77,10 @@ class _Interrupted(Exception):
 def _register(info: StackInfo) -> dict[str, Credentials]:
     """Each demo node registered with its own MQTT credentials, as ``commons node add`` does."""
     nodes = NodeAdmin(info)
-    return {node.node_id: nodes.ensure(node.node_id, node.area) for node in DEMO_NODES}
+    return {
+        node.node_id: nodes.ensure(node.node_id, node.area, DEMO_LOCATIONS.get(node.node_id))
+        for node in DEMO_NODES
+    }
 
 
 def _air_simulation(home: Path) -> Simulation:

@@ -172,6 +172,11 @@ class SpacingEstimator:
             self._spacings.append(epoch_s - self._last)
         self._last = epoch_s
 
+    @property
+    def count(self) -> int:
+        """How many spacings the estimate rests on."""
+        return len(self._spacings)
+
     def median(self) -> float | None:
         return statistics.median(self._spacings) if self._spacings else None
 

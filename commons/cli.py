@@ -28,6 +28,7 @@ LAZY_COMMANDS = {
     "db": "ingest.cli:db",
     "export": "ingest.cli:export",
     "noise": "commons.noise:noise",
+    "dashboards": "dashboards.cli:dashboards",
 }
 
 

@@ -78,6 +78,12 @@ def _value(row: Row, name: str) -> float | None:
     return float(value)
 
 
+def _exceeds(difference: float, resolution: float) -> bool:
+    """``difference`` is more than ``resolution``, not just by a float's rounding error
+    (10.3 - 10.0 is 0.3000000000000007)."""
+    return difference > resolution and not math.isclose(difference, resolution)
+
+
 def _saturated(value: float, rules: QaRules) -> bool:
     return rules.saturation is not None and value >= rules.saturation
 
@@ -102,7 +108,7 @@ def reading_flags(row: Row, measurement: str, rules: QaRules = SDS011_RULES) -> 
         if rh is not None and rh > rules.rh_high_percent:
             mask |= Flag.RH_HIGH.bit
         pm25, pm10 = _value(row, "pm2_5"), _value(row, "pm10")
-        if pm25 is not None and pm10 is not None and pm25 - pm10 > rules.pm_resolution:
+        if pm25 is not None and pm10 is not None and _exceeds(pm25 - pm10, rules.pm_resolution):
             mask |= Flag.PM_INCONSISTENT.bit
     return mask
 

@@ -283,3 +283,102 @@ def node_provision(node_id: str, port: str, config_path: Path | None, baudrate: 
     from gateway.provision import provision_command
 
     provision_command(node_id, port, config_path, baudrate)
+
+
+# -- owners' rights: take or erase a node's data (implementation: ingest/owner.py) ---------
+
+
+@node.command("export")
+@click.argument("node_id")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Output file ('-' for standard output: csv and geojson, no sidecar).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "geojson", "parquet"]),
+    default="csv",
+    show_default=True,
+)
+def node_export(node_id: str, out: str, fmt: str) -> None:
+    """Everything NODE_ID ever sent (air, noise, status; raw, first to last), for its owner."""
+    from ingest.cli import export_settings, run_export
+    from ingest.owner import node_export_request
+    from ingest.registry import RegistryError
+
+    if fmt == "parquet" and out == "-":
+        raise click.BadParameter("parquet cannot go to standard output", param_hint="'--out'")
+    try:
+        request = node_export_request(node_id, fmt)  # type: ignore[arg-type]
+    except RegistryError as exc:
+        _fail(str(exc), EXIT_INVALID)
+    run_export(request, export_settings(None, None, None), out)
+
+
+@node.command("forget")
+@click.argument("node_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def node_forget(node_id: str, yes: bool) -> None:
+    """Erase NODE_ID: all its data in InfluxDB, its registry entry and its credentials.
+
+    Says what was deleted, per retention policy and measurement. Credentials are revoked
+    when the broker answers; otherwise it says so ('commons node remove' later).
+    """
+    from commons.access import AccessNotConfiguredError
+    from commons.dynsec import BrokerUnreachableError
+    from gateway.nodes import UnknownNodeError
+    from ingest.cli import influx_or_exit
+    from ingest.influx import InfluxQueryError
+    from ingest.owner import DataLeftError, forget, stored_points
+    from ingest.registry import Registry, RegistryError, check_node_id
+
+    try:
+        check_node_id(node_id)
+    except RegistryError as exc:
+        _fail(str(exc), EXIT_INVALID)
+    admin = _node_admin()
+    influx = influx_or_exit()
+    try:
+        stored = stored_points(influx, node_id)
+        with Registry(admin.registry_path) as registry:
+            registered = node_id in {n.id for n in registry.nodes()}
+        total = sum(s.points for s in stored)
+        click.echo(
+            f"node {node_id}: {total} points in InfluxDB{'' if registered else ', not registered'}"
+        )
+        for s in stored:
+            click.echo(f"  {s.retention_policy}.{s.measurement}: {s.points}")
+        if not yes and not click.confirm(
+            f"Delete all data of {node_id}, its registry entry and credentials?", default=False
+        ):
+            _fail("nothing deleted", EXIT_CONFLICT)
+        revoked = True
+        try:
+            admin.remove(node_id)
+        except UnknownNodeError:
+            if not stored:
+                _fail(str(UnknownNodeError(node_id)) + " and no data in InfluxDB", EXIT_CONFLICT)
+        except (BrokerUnreachableError, AccessNotConfiguredError) as exc:
+            revoked = False
+            click.echo(f"commons: warning: credentials not revoked: {exc}", err=True)
+            with Registry(admin.registry_path) as registry:
+                if registered:
+                    registry.remove(node_id)
+            (admin.nodes_dir / f"{node_id}.json").unlink(missing_ok=True)
+        deleted = forget(influx, node_id)
+    except DataLeftError as exc:
+        _fail(str(exc), 1)
+    except InfluxQueryError as exc:
+        _fail(f"InfluxDB at {influx.url}: {exc}", EXIT_UNREACHABLE)
+    finally:
+        influx.close()
+    for s in deleted:
+        click.echo(f"deleted {s.retention_policy}.{s.measurement}: {s.points} points")
+    click.echo(
+        f"forgot {node_id}: {sum(s.points for s in deleted)} points"
+        + (", registry entry" if registered else "")
+        + (", credentials revoked" if revoked else ", credentials NOT revoked (broker unreachable)")
+    )

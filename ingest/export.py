@@ -1,192 +1,287 @@
-"""Exports for planners: readings as CSV, streamed from InfluxDB in constant memory.
+"""Exports for planners: readings or their hourly/daily means as CSV, Parquet or GeoJSON,
+streamed from InfluxDB in constant memory.
 
-The file starts with ``#`` comment lines that carry the licence, the attribution, the exact
-InfluxQL queries, the export time and the software version, then one header row and one row
-per reading. Columns are fixed, so files from different exports line up: time (ISO 8601 UTC),
-measurement, node, area, every air and noise field of the contract, then seq, fw, qa and the
-flags decoded from qa (``;``-joined). Values are written exactly as stored; a field a
-measurement does not have is left empty.
+The path of every row: InfluxDB (per node and time window, chunked; :mod:`ingest.readings`)
+→ storage-side QA flags (:mod:`ingest.qa`) → hourly or daily means and indicators
+(:mod:`ingest.aggregate`) → corrected values beside the raw ones (:mod:`ingest.calibration`)
+→ the writer (:mod:`ingest.writers`). Nothing on the way holds more than one node-day.
+
+Columns of CSV and Parquet: ``time`` (in the export's time zone, with its offset),
+``measurement``, ``node``, ``area``, the value columns of each measurement at the level
+(:func:`ingest.aggregate.columns`), ``seq`` and ``fw`` for raw readings, ``qa`` and
+``flags`` (its bits by name, ``;``-joined), the corrected columns the loaded calibrations
+produce (``<field>_corrected``) and ``calibration`` (``id@version``).
 """
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import functools
-import logging
+import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any
+from pathlib import Path
+from typing import IO, Any, Literal
 
 from tqdm import tqdm
 
-from commons import __version__
-from commons.contract import AIR_FIELDS, NOISE_FIELDS, Kind, flags_from_bitmask
-from ingest.influx import InfluxHTTP, quote_ident, quote_string
-from ingest.schema import MEASUREMENT, RAW_RP, TAG_AREA, TAG_NODE
+from commons.contract import STATUS_TEXT_FIELDS, Kind, flags_from_bitmask
+from ingest import aggregate as agg
+from ingest.calibration import CALIBRATION_COLUMN, Calibrations, Calibrator
+from ingest.export_time import iso_utc
+from ingest.exportconfig import ExportSettings
+from ingest.influx import InfluxHTTP
+from ingest.provenance import Provenance, write_sidecar
+from ingest.qa import flag_node
+from ingest.readings import CHUNK_SIZE, count_readings, node_readings
+from ingest.registry import Registry
+from ingest.schema import FIELD_LAT, FIELD_LON, MEASUREMENT, TAG_AREA, TAG_NODE
+from ingest.selection import ExportNode, Selection, resolve
+from ingest.writers import Block, Written, write_csv, write_geojson, write_parquet
 
-log = logging.getLogger(__name__)
-
-DEFAULT_LICENCE = "ODbL-1.0"
-LICENCE_URLS = {
-    "ODbL-1.0": "https://opendatacommons.org/licenses/odbl/1-0/",
-    "ODC-By-1.0": "https://opendatacommons.org/licenses/by/1-0/",
-    "PDDL-1.0": "https://opendatacommons.org/licenses/pddl/1-0/",
-    "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",
-    "CC-BY-SA-4.0": "https://creativecommons.org/licenses/by-sa/4.0/",
-    "CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
-}
-ATTRIBUTION = "Sensor Commons contributors"
-# Rows per chunk of the /query answer. Each chunk is one JSON line, and requests'
-# iter_lines joins a long line from 512-byte pieces at a cost that grows with the square of
-# its length: at 10,000 rows per chunk the transfer took 7x longer than at 1,000 (measured on
-# InfluxDB 1.6.7, 300,000 air readings).
-EXPORT_CHUNK_SIZE = 1000
-
-# The measurements of readings, in export order.
-EXPORTED_MEASUREMENTS = (MEASUREMENT[Kind.AIR], MEASUREMENT[Kind.NOISE])
-VALUE_COLUMNS = tuple(spec.name for spec in (*AIR_FIELDS, *NOISE_FIELDS))
-COLUMNS = (
-    "time",
-    "measurement",
-    TAG_NODE,
-    TAG_AREA,
-    *VALUE_COLUMNS,
-    "seq",
-    "fw",
-    "qa",
-    "flags",
-)
-# Stored columns that are not copied as they are: the time is formatted, tags are columns.
-_STORED_COLUMNS = frozenset((*VALUE_COLUMNS, "seq", "fw", "qa", TAG_NODE, TAG_AREA))
+Level = Literal["raw", "hourly", "daily"]
+Format = Literal["csv", "geojson", "parquet"]
+FORMATS: tuple[Format, ...] = ("csv", "geojson", "parquet")
+LEVELS: tuple[Level, ...] = ("raw", "hourly", "daily")
+# The measurements of readings planners export, in export order.
+READING_MEASUREMENTS = (MEASUREMENT[Kind.AIR], MEASUREMENT[Kind.NOISE])
+STATUS_MEASUREMENT = MEASUREMENT[Kind.STATUS]
+# Measurements the storage-side QA rules know (status points keep the node's own flags).
+_QA_MEASUREMENTS = frozenset(READING_MEASUREMENTS)
+_LEAD = ("time", "measurement", TAG_NODE, TAG_AREA)
+_TAIL = ("qa", "flags")
 
 
-class ExportRangeError(ValueError):
-    """The time range of an export is empty or reversed."""
-
-    def __init__(self, start: datetime, end: datetime) -> None:
-        super().__init__(f"start {iso_utc(start)} is not before end {iso_utc(end)}")
-        self.start = start
-        self.end = end
+class StdoutFormatError(ValueError):
+    def __init__(self, fmt: str) -> None:
+        super().__init__(f"--format {fmt} cannot go to standard output: give --out FILE")
+        self.fmt = fmt
 
 
-def as_utc(moment: datetime) -> datetime:
-    """``moment`` in UTC; a naive datetime is taken to be UTC already."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+@dataclass(frozen=True)
+class ExportRequest:
+    selection: Selection
+    fmt: Format = "csv"
+    level: Level = "raw"
+    indicators: bool = False
+    notes: tuple[str, ...] = field(default=())
 
 
-def iso_utc(moment: datetime) -> str:
-    """RFC 3339 in UTC with a ``Z`` (fractions of a second only when there are some)."""
-    moment = as_utc(moment)
-    pattern = "%Y-%m-%dT%H:%M:%S.%fZ" if moment.microsecond else "%Y-%m-%dT%H:%M:%SZ"
-    return moment.strftime(pattern)
+@dataclass(frozen=True)
+class ExportResult:
+    rows: int
+    nodes: int
+    out: Path | None  # None: standard output
+    sidecar: Path | None
+    provenance: Provenance
 
 
-def _time_cell(epoch_s: int | float) -> str:
-    return iso_utc(datetime.fromtimestamp(epoch_s, UTC))
+def measurement_columns(measurement: str, level: Level, indicators: bool) -> list[str]:
+    """Columns of one measurement at ``level`` (from :func:`ingest.aggregate.columns`)."""
+    names = agg.columns(measurement, level, indicators)
+    if measurement == STATUS_MEASUREMENT and level == "raw":
+        at = names.index("seq")
+        names[at:at] = [*STATUS_TEXT_FIELDS, FIELD_LAT, FIELD_LON]
+    return names
 
 
-def _where(start: datetime, end: datetime, node: str | None, area: str | None) -> str:
-    parts = [f"time >= {quote_string(iso_utc(start))}", f"time < {quote_string(iso_utc(end))}"]
-    if node is not None:
-        parts.append(f"{quote_ident(TAG_NODE)} = {quote_string(node)}")
-    if area is not None:
-        parts.append(f"{quote_ident(TAG_AREA)} = {quote_string(area)}")
-    return " AND ".join(parts)
-
-
-def _source(database: str, measurement: str) -> str:
-    return f"{quote_ident(database)}.{quote_ident(RAW_RP)}.{quote_ident(measurement)}"
-
-
-def export_queries(
-    database: str, start: datetime, end: datetime, node: str | None, area: str | None
+def flat_columns(
+    measurements: Sequence[str], level: Level, indicators: bool, calibrators: dict[str, Calibrator]
 ) -> list[str]:
-    """The InfluxQL of an export: one query per measurement, in export order."""
-    where = _where(start, end, node, area)
-    return [f"SELECT * FROM {_source(database, m)} WHERE {where}" for m in EXPORTED_MEASUREMENTS]
+    """One column list for every measurement of a CSV or Parquet export."""
+    out: list[str] = list(_LEAD)
+    for measurement in measurements:
+        for name in measurement_columns(measurement, level, indicators):
+            if name not in out and name not in _TAIL:
+                out.append(name)
+    out.extend(_TAIL)
+    for measurement in measurements:
+        for name in calibrators[measurement].columns:
+            if name not in out and name != CALIBRATION_COLUMN:
+                out.append(name)
+    out.append(CALIBRATION_COLUMN)
+    return out
 
 
-def count_query(
-    database: str, start: datetime, end: datetime, node: str | None, area: str | None
-) -> str:
-    """A cheap row count for the progress bar: every reading carries ``qa``."""
-    where = _where(start, end, node, area)
-    sources = ", ".join(_source(database, m) for m in EXPORTED_MEASUREMENTS)
-    return f"SELECT count({quote_ident('qa')}) FROM {sources} WHERE {where}"
-
-
-def header_lines(licence: str, queries: Sequence[str], exported_at: datetime) -> list[str]:
-    """The ``#`` comment lines at the top of an export."""
-    url = LICENCE_URLS.get(licence)
-    lines = [
-        "# Sensor Commons data export",
-        f"# licence: {licence}" + (f" {url}" if url else ""),
-        f"# attribution: {ATTRIBUTION}",
-        f"# exported: {iso_utc(exported_at)}",
-        f"# software: sensor-commons {__version__}",
-        "# time: the reading's timestamp in UTC; units of the values: message contract v1",
-        "# flags: QA flags decoded from the qa bitmask, ';'-joined",
-    ]
-    lines.extend(f"# query: {q}" for q in queries)
-    return [_one_line(line) for line in lines]
-
-
-def _one_line(text: str) -> str:
-    """``text`` with line breaks escaped, so a filter or licence given on the command line
-    cannot end a comment line early (stored tag values never hold line breaks)."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
-
-
-def _approximate_rows(influx: InfluxHTTP, q: str) -> int:
-    total = 0
-    for series in influx.series(q):
-        column = series["columns"].index("count")
-        total += sum(int(values[column] or 0) for values in series.get("values", []))
-    return total
-
-
-def _chunks(
-    influx: InfluxHTTP, q: str, measurement: str, chunk_size: int
-) -> Iterator[list[list[object]]]:
-    """CSV rows of one query, one list per chunk of the answer (at most ``chunk_size``)."""
-    skipped: set[str] = set()
-    for series in influx.stream(q, chunk_size=chunk_size):
-        columns: list[str] = series["columns"]
-        index = {name: i for i, name in enumerate(columns)}
-        unknown = set(columns) - _STORED_COLUMNS - {"time"} - skipped
-        if unknown:
-            # Fields newer than this exporter: named in the log rather than silently lost.
-            log.warning("%s: fields not in the export's columns: %s", measurement, sorted(unknown))
-            skipped |= unknown
-        time_at = index["time"]
-        qa_at = index.get("qa")
-        picks = [index.get(name) for name in (TAG_NODE, TAG_AREA, *VALUE_COLUMNS, "seq", "fw")]
-        rows: list[list[object]] = []
-        for values in series.get("values", []):
-            row: list[object] = [_time_cell(values[time_at]), measurement]
-            row.extend(_cell(values[i]) if i is not None else "" for i in picks)
-            qa = values[qa_at] if qa_at is not None else None
-            row.append(_cell(qa))
-            row.append(_flags_text(int(qa)) if qa is not None else "")
-            rows.append(row)
-        yield rows
+def feature_columns(
+    measurements: Sequence[str], level: Level, indicators: bool, calibrators: dict[str, Calibrator]
+) -> dict[str, list[str]]:
+    """Per measurement, the row columns of a GeoJSON feature (the node is the feature's)."""
+    out: dict[str, list[str]] = {}
+    for measurement in measurements:
+        names = [n for n in measurement_columns(measurement, level, indicators) if n != TAG_NODE]
+        names.append("flags")
+        names.extend(calibrators[measurement].columns)
+        out[measurement] = names
+    return out
 
 
 @functools.lru_cache(maxsize=1024)
-def _flags_text(qa: int) -> str:
+def flags_text(qa: int) -> str:
     # Few distinct bitmasks occur; decoding each once keeps the per-row cost down.
     return ";".join(flags_from_bitmask(qa))
 
 
-def _cell(value: Any) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)  # the shortest text that reads back as the same float
-    return value
+class Pipeline:
+    """The rows of one node and measurement, from InfluxDB to the writer."""
+
+    def __init__(
+        self,
+        influx: InfluxHTTP,
+        selection: Selection,
+        request: ExportRequest,
+        settings: ExportSettings,
+        calibrators: dict[str, Calibrator],
+        chunk_size: int = CHUNK_SIZE,
+        on_rows: Callable[[int], object] = lambda n: None,
+    ) -> None:
+        self.influx = influx
+        self.selection = selection
+        self.request = request
+        self.settings = settings
+        self.calibrators = calibrators
+        self.chunk_size = chunk_size
+        self.on_rows = on_rows
+
+    def rows(self, node: ExportNode, measurement: str) -> Iterator[dict[str, Any]]:
+        rows: Iterator[dict[str, Any]] = node_readings(
+            self.influx,
+            measurement,
+            node.id,
+            self.selection.start,
+            self.selection.end,
+            area=self.selection.area,
+            chunk_size=self.chunk_size,
+            on_rows=self.on_rows,
+        )
+        if measurement in _QA_MEASUREMENTS:
+            rows = flag_node(rows, measurement, interval=node.interval)
+        if self.request.level != "raw":
+            rows = agg.aggregate(
+                rows,
+                measurement,
+                self.request.level,
+                self.settings.tz,
+                indicators=self.request.indicators,
+                interval=lambda _: node.interval,
+            )
+        calibrator = self.calibrators[measurement]
+        for row in rows:
+            row.update(calibrator.apply(row))
+            row["measurement"] = measurement
+            row["flags"] = flags_text(int(row.get("qa") or 0))
+            yield row
+
+    def blocks(self) -> Iterator[Block]:
+        """Sorted by node, then measurement (in the selection's order), then time."""
+        for node in self.selection.resolved:
+            for measurement in self.selection.measurements:
+                yield Block(node, measurement, self.rows(node, measurement))
+
+
+def filters(selection: Selection) -> dict[str, Any]:
+    return {
+        "start": iso_utc(selection.start),
+        "end": iso_utc(selection.end),
+        "nodes": list(selection.nodes),
+        "area": selection.area,
+        "bbox": None if selection.bbox is None else str(selection.bbox),
+    }
+
+
+def export(
+    influx: InfluxHTTP,
+    registry: Registry | None,
+    request: ExportRequest,
+    settings: ExportSettings,
+    calibrations: Calibrations,
+    out: Path | None,
+    *,
+    stdout: IO[str] | None = None,
+    progress: bool = False,
+    chunk_size: int = CHUNK_SIZE,
+) -> ExportResult:
+    """Write the export ``request`` asks for to ``out`` (atomically) and its sidecar, or to
+    ``stdout`` when ``out`` is None (CSV and GeoJSON only; no sidecar).
+
+    Raises :class:`ingest.selection.SelectionError` for filters that select nothing that
+    exists, before anything is written.
+    """
+    if out is None and request.fmt == "parquet":
+        raise StdoutFormatError(request.fmt)
+    selection = resolve(request.selection, influx, registry)
+    measurements = selection.measurements
+    calibrators = {m: calibrations.calibrator(m) for m in measurements}
+    flat = flat_columns(measurements, request.level, request.indicators, calibrators)
+    provenance = Provenance(
+        settings=settings,
+        generated=datetime.now(UTC).replace(microsecond=0),
+        fmt=request.fmt,
+        level=request.level,
+        measurements=measurements,
+        filters=filters(selection),
+        queries=selection.queries(influx.database),
+        calibrations=calibrations.describe(),
+        columns=flat,
+        indicators=request.indicators,
+        notes=request.notes,
+    )
+    show = progress and sys.stderr.isatty()
+    total = count_readings(influx, measurements, selection.where()) if show else None
+    with tqdm(total=total, disable=not show, file=sys.stderr, unit=" readings") as bar:
+        pipeline = Pipeline(
+            influx, selection, request, settings, calibrators, chunk_size, bar.update
+        )
+        if out is None:
+            assert stdout is not None
+            written = _write_text(stdout, request, provenance, pipeline, flat, calibrators)
+            return ExportResult(written.rows, written.nodes, None, None, provenance)
+        written = _write_file(out, request, provenance, pipeline, flat, calibrators)
+    sidecar = write_sidecar(out, provenance, written.rows, written.nodes)
+    return ExportResult(written.rows, written.nodes, out, sidecar, provenance)
+
+
+def _write_text(
+    stream: IO[str],
+    request: ExportRequest,
+    provenance: Provenance,
+    pipeline: Pipeline,
+    flat: list[str],
+    calibrators: dict[str, Calibrator],
+) -> Written:
+    if request.fmt == "geojson":
+        per_measurement = feature_columns(
+            provenance.measurements, request.level, request.indicators, calibrators
+        )
+        return write_geojson(stream, provenance, per_measurement, pipeline.blocks())
+    return write_csv(stream, provenance, flat, pipeline.blocks())
+
+
+def _write_file(
+    out: Path,
+    request: ExportRequest,
+    provenance: Provenance,
+    pipeline: Pipeline,
+    flat: list[str],
+    calibrators: dict[str, Calibrator],
+) -> Written:
+    """Into a temporary file beside ``out``, renamed into place once complete."""
+    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        if request.fmt == "parquet":
+            with temporary.open("wb") as binary:
+                written = write_parquet(binary, provenance, flat, pipeline.blocks())
+        else:
+            with temporary.open("w", encoding="utf-8", newline="") as text:
+                written = _write_text(text, request, provenance, pipeline, flat, calibrators)
+        temporary.replace(out)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
+    return written
 
 
 def export_csv(
@@ -196,37 +291,28 @@ def export_csv(
     end: datetime,
     node: str | None = None,
     area: str | None = None,
-    licence: str = DEFAULT_LICENCE,
+    licence: str | None = None,
     progress: bool = False,
-    chunk_size: int = EXPORT_CHUNK_SIZE,
+    chunk_size: int = CHUNK_SIZE,
+    registry: Registry | None = None,
 ) -> int:
-    """Write the readings of ``[start, end)`` as CSV to ``out``; return the number of rows.
+    """Raw readings of ``[start, end)`` as CSV to ``out`` (no sidecar); the number of rows.
 
-    ``node`` and ``area`` narrow the export to one node or one neighbourhood. Naive datetimes
-    are taken as UTC. With ``progress``, a bar on standard error shows rows written against an
-    approximate total, when standard error is a terminal.
+    Settings (time zone, licence, attribution) and calibrations come from their default files.
     """
-    if as_utc(start) >= as_utc(end):
-        raise ExportRangeError(start, end)
-    queries = export_queries(influx.database, start, end, node, area)
-    for line in header_lines(licence, queries, datetime.now(UTC).replace(microsecond=0)):
-        out.write(line + "\n")
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    from ingest.calibration import load
 
-    show = progress and sys.stderr.isatty()
-    total = (
-        _approximate_rows(influx, count_query(influx.database, start, end, node, area))
-        if show
-        else None
+    selection = Selection(start, end, READING_MEASUREMENTS, (node,) if node else (), area)
+    settings = ExportSettings.load().overridden(licence=licence)
+    result = export(
+        influx,
+        registry,
+        ExportRequest(selection),
+        settings,
+        load(),
+        None,
+        stdout=out,
+        progress=progress,
+        chunk_size=chunk_size,
     )
-    rows = 0
-    with tqdm(total=total, disable=not show, file=sys.stderr, unit=" rows") as bar:
-        for measurement, q in zip(EXPORTED_MEASUREMENTS, queries, strict=True):
-            log.debug("%s", q)
-            for chunk in _chunks(influx, q, measurement, chunk_size):
-                writer.writerows(chunk)
-                rows += len(chunk)
-                bar.update(len(chunk))
-    out.flush()
-    return rows
+    return result.rows

@@ -1,347 +1,340 @@
-"""``ingest.export`` and ``commons export``: CSV for planners, against the real InfluxDB.
+"""``ingest.export``: CSV for planners, read back with pandas and compared with InfluxDB.
 
-Each test writes readings of its own nodes in a time range of its own (a random hour in 2021),
-so the tests share the ``commons`` database without seeing each other's data.
+The readings are the scene of ``exportscene``: a database and a ``$COMMONS_HOME`` of this
+module's own, written as line protocol, so every value can be compared exactly.
 """
 
 from __future__ import annotations
 
-import csv
 import io
-import random
-import uuid
+import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
-from harness import RunCommons
+from exportscene import END, EXACT, INTERVAL_S, START, Scene, make_scene, stored
 
 from commons import __version__
-from commons.contract import Kind, Reading
+from commons.contract import Flag, flags_from_bitmask
 from commons.home import StackInfo
-from ingest.dbinit import init_database
-from ingest.export import COLUMNS, export_csv, export_queries, header_lines
+from ingest.aggregate import aggregate
+from ingest.calibration import Calibrations, load
+from ingest.export import READING_MEASUREMENTS, ExportRequest, export, export_csv
+from ingest.exportconfig import ExportSettings
 from ingest.influx import InfluxHTTP
-from ingest.schema import MEASUREMENT, RAW_RP, to_line
+from ingest.qa import flag_node
+from ingest.readings import node_readings
+from ingest.selection import BBox, Selection, UnknownAreaError, UnknownExportNodeError
+from ingest.writers import Block, write_csv
 
 ODBL_URL = "https://opendatacommons.org/licenses/odbl/1-0/"
+UTC_SETTINGS = ExportSettings(tz=ZoneInfo("UTC"))
+NO_CALIBRATION = Calibrations(())
+
+pytestmark = pytest.mark.integration
 
 
-@dataclass(frozen=True)
-class Scene:
-    """Readings written for one test: where and when."""
-
-    start: datetime  # the first reading's time
-    end: datetime  # one second after the last reading in range
-    air_node: str
-    noise_node: str
-    other_node: str  # in another area
-    area: str
-    other_area: str
-    readings: dict[str, list[tuple[Reading, str]]]  # node → (reading, area)
-
-
-def _parse(text: str) -> tuple[list[str], list[dict[str, str]]]:
-    comments = [line for line in text.splitlines() if line.startswith("#")]
-    body = [line for line in text.splitlines(keepends=True) if not line.startswith("#")]
-    reader = csv.DictReader(io.StringIO("".join(body)))
-    assert tuple(reader.fieldnames or ()) == COLUMNS
-    return comments, list(reader)
-
-
-def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _expected_row(reading: Reading, area: str) -> dict[str, str]:
-    row = dict.fromkeys(COLUMNS, "")
-    row.update(
-        time=_iso(reading.ts),
-        measurement=MEASUREMENT[reading.kind],
-        node=reading.node,
-        area=area,
-        seq=str(reading.seq),
-        fw=reading.fw or "",
-        qa=str(reading.qa),
-        flags=";".join(f for f in ("warmup", "rh_high", "clip") if f in reading.flags),
-    )
-    for name, value in reading.values.items():
-        row[name] = repr(value) if value != int(value) else str(int(value))
-    return row
-
-
-def _assert_same_values(got: dict[str, str], reading: Reading, area: str) -> None:
-    """Value by value: floats read back to exactly the written float."""
-    expected = _expected_row(reading, area)
-    for column in COLUMNS:
-        if column in reading.values:
-            assert float(got[column]) == reading.values[column], column
-        else:
-            assert got[column] == expected[column], column
+@pytest.fixture(scope="module")
+def scene(stack: StackInfo, tmp_path_factory: pytest.TempPathFactory) -> Scene:
+    return make_scene(stack, tmp_path_factory.mktemp("export"))
 
 
 @pytest.fixture
-def influx(stack: StackInfo) -> Iterator[InfluxHTTP]:
-    client = InfluxHTTP(stack.influx.url, stack.influx.database, retention_policy=RAW_RP)
-    init_database(client)
+def influx(stack: StackInfo, scene: Scene) -> Iterator[InfluxHTTP]:
+    client = scene.influx(stack.influx.url)
     yield client
     client.close()
 
 
-@pytest.fixture
-def scene(influx: InfluxHTTP) -> Scene:
-    tag = uuid.uuid4().hex[:8]
-    start_ts = int(datetime(2021, 1, 1, tzinfo=UTC).timestamp()) + random.randrange(8000) * 3600
-    air_node, noise_node, other_node = f"air-{tag}", f"noise-{tag}", f"other-{tag}"
-    area, other_area = f"area-{tag}", f"elsewhere-{tag}"
-    readings: dict[str, list[tuple[Reading, str]]] = {air_node: [], noise_node: [], other_node: []}
-    for i in range(5):
-        ts = start_ts + i * 60
-        flags = ("warmup",) if i == 0 else (("rh_high",) if i == 3 else ())
-        values = {"pm1": 3.0 + i, "pm2_5": 0.1 * (i + 1), "pm10": 12.345678901234567, "rh": 55.5}
-        if i % 2 == 0:
-            values["temp"] = -3.25
-        readings[air_node].append(
-            (Reading(air_node, Kind.AIR, ts, 100 + i, "1.2.3", flags, values), area)
-        )
-        noise_values = {
-            "period": 60.0,
-            "laeq": 55.0 + i / 3,
-            "lafmax": 70.1,
-            "lafmin": 40.0,
-            "la10": 60.0,
-            "la50": 52.5,
-            "la90": 45.0,
-        }
-        noise_flags = ("clip",) if i == 4 else ()
-        readings[noise_node].append(
-            (Reading(noise_node, Kind.NOISE, ts + 30, i, "1.2.3", noise_flags, noise_values), area)
-        )
-        readings[other_node].append(
-            (Reading(other_node, Kind.AIR, ts + 1, i, "0.9", (), {"pm2_5": 7.0}), other_area)
-        )
-    lines = [to_line(r, a) for pairs in readings.values() for r, a in pairs]
-    # Status readings are not exported.
-    status = Reading(air_node, Kind.STATUS, start_ts + 5, 1, "1.2.3", (), {"uptime": 5.0})
-    lines.append(to_line(status, area))
-    result = influx.write(lines)
-    assert result.status == 204, result
-    last = max(r.ts for pairs in readings.values() for r, _ in pairs)
-    return Scene(
-        start=datetime.fromtimestamp(start_ts, UTC),
-        end=datetime.fromtimestamp(last + 1, UTC),
-        air_node=air_node,
-        noise_node=noise_node,
-        other_node=other_node,
-        area=area,
-        other_area=other_area,
-        readings=readings,
+def run(
+    influx: InfluxHTTP,
+    scene: Scene,
+    out: Path,
+    *,
+    settings: ExportSettings = UTC_SETTINGS,
+    calibrations: Calibrations = NO_CALIBRATION,
+    level: Any = "raw",
+    indicators: bool = False,
+    **filters: Any,
+) -> tuple[list[str], pd.DataFrame]:
+    selection = Selection(
+        filters.pop("start", START),
+        filters.pop("end", END),
+        filters.pop("measurements", READING_MEASUREMENTS),
+        **filters,
     )
+    with scene.registry() as registry:
+        result = export(
+            influx,
+            registry,
+            ExportRequest(selection, "csv", level, indicators),
+            settings,
+            calibrations,
+            out,
+        )
+    text = out.read_text()
+    comments = [line for line in text.splitlines() if line.startswith("#")]
+    frame = pd.read_csv(out, comment="#", dtype={"flags": str, "calibration": str})
+    assert result.rows == len(frame)
+    return comments, frame
 
 
-def _export(influx: InfluxHTTP, scene: Scene, **kwargs: Any) -> tuple[int, str]:
-    out = io.StringIO()
-    rows = export_csv(
-        influx,
-        out,
-        kwargs.pop("start", scene.start),
-        kwargs.pop("end", scene.end),
-        **kwargs,
+def _same(got: Any, want: Any) -> bool:
+    if want is None:
+        return bool(pd.isna(got))
+    if isinstance(want, float):
+        return float(got) == want
+    return bool(got == want)
+
+
+def test_raw_rows_are_what_influxdb_holds(influx: InfluxHTTP, scene: Scene, tmp_path: Path) -> None:
+    _, frame = run(influx, scene, tmp_path / "a.csv", nodes=(scene.air,))
+    want = stored(influx, "air", scene.air)
+    assert len(frame) == len(want) > 200
+    for (_, got), row in zip(frame.iterrows(), want, strict=True):
+        assert got["time"] == row["time"].strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert got["measurement"] == "air"
+        assert got["node"] == scene.air
+        assert got["area"] == scene.north
+        for name in ("pm1", "pm2_5", "pm10", "temp", "rh", "pres", "co2", "seq", "fw"):
+            assert _same(got[name], row.get(name)), (name, got[name], row.get(name))
+        # Storage-side flags are added, the node's are kept, and the names match the bits.
+        assert int(got["qa"]) & row["qa"] == row["qa"]
+        assert (got["flags"] if isinstance(got["flags"], str) else "") == ";".join(
+            flags_from_bitmask(int(got["qa"]))
+        )
+    assert frame["flags"].iloc[0] == "warmup"
+    humid = frame[frame["rh"] > 70]
+    assert len(humid) and all(q & Flag.RH_HIGH.bit for q in humid["qa"])
+    after_gap = frame[frame["time"] == "2024-03-30T06:00:00Z"]
+    assert "gap" in after_gap["flags"].iloc[0]
+
+
+def test_noise_rows_carry_the_noise_fields(
+    influx: InfluxHTTP, scene: Scene, tmp_path: Path
+) -> None:
+    _, frame = run(influx, scene, tmp_path / "n.csv", nodes=(scene.noise,))
+    want = stored(influx, "noise", scene.noise)
+    assert len(frame) == len(want)
+    assert set(frame["measurement"]) == {"noise"}
+    assert frame["pm2_5"].isna().all()
+    for (_, got), row in zip(frame.iterrows(), want, strict=True):
+        for name in ("period", "laeq", "lafmax", "lafmin", "la10", "la50", "la90"):
+            assert float(got[name]) == row[name]
+
+
+def test_area_bbox_and_nodes_filter(influx: InfluxHTTP, scene: Scene, tmp_path: Path) -> None:
+    _, frame = run(influx, scene, tmp_path / "north.csv", area=scene.north)
+    assert list(dict.fromkeys(frame["node"])) == sorted(
+        [scene.air, scene.noise, scene.unregistered]
     )
-    return rows, out.getvalue()
+    # Sorted by node, then time.
+    for _, rows in frame.groupby("node"):
+        assert list(rows["time"]) == sorted(rows["time"])
+
+    a, n = scene.public[scene.air], scene.public[scene.noise]
+    box = BBox(min(a.lon, n.lon) - 0.01, min(a.lat, n.lat) - 0.01, 3.0, 49.0)
+    _, frame = run(influx, scene, tmp_path / "box.csv", bbox=box)
+    # The unregistered node has no public location: outside every box.
+    assert set(frame["node"]) == {scene.air, scene.noise}
+
+    _, frame = run(influx, scene, tmp_path / "two.csv", nodes=(scene.south, scene.noise))
+    assert list(dict.fromkeys(frame["node"])) == sorted([scene.south, scene.noise])
+
+    _, frame = run(influx, scene, tmp_path / "none.csv", area=scene.south_area, nodes=(scene.air,))
+    assert frame.empty
+
+    with pytest.raises(UnknownAreaError, match="nowhere"):
+        run(influx, scene, tmp_path / "x.csv", area="nowhere")
+    with pytest.raises(UnknownExportNodeError, match="nobody-here"):
+        run(influx, scene, tmp_path / "x.csv", nodes=("nobody-here",))
 
 
-@pytest.mark.integration
-def test_one_node_exports_value_by_value(influx: InfluxHTTP, scene: Scene) -> None:
-    rows, text = _export(influx, scene, node=scene.air_node)
-    _, got = _parse(text)
-    assert rows == len(got) == 5
-    for row, (reading, area) in zip(got, scene.readings[scene.air_node], strict=True):
-        _assert_same_values(row, reading, area)
-        assert row == _expected_row(reading, area)
-    assert got[0]["flags"] == "warmup"
-    assert got[3]["flags"] == "rh_high"
-    assert got[3]["qa"] == "2"
-    assert got[1]["temp"] == ""
-    assert got[0]["pm10"] == "12.345678901234567"
-    assert got[0]["pm2_5"] == "0.1"
+def test_time_range_is_half_open(influx: InfluxHTTP, scene: Scene, tmp_path: Path) -> None:
+    start = START + timedelta(hours=10)
+    end = start + timedelta(seconds=3 * INTERVAL_S)
+    _, frame = run(influx, scene, tmp_path / "r.csv", nodes=(scene.air,), start=start, end=end)
+    assert list(frame["time"]) == [
+        (start + timedelta(seconds=i * INTERVAL_S)).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(3)
+    ]
+    with pytest.raises(ValueError, match="not after"):
+        Selection(end, end, READING_MEASUREMENTS)
 
 
-@pytest.mark.integration
-def test_noise_rows_carry_the_noise_fields(influx: InfluxHTTP, scene: Scene) -> None:
-    rows, text = _export(influx, scene, node=scene.noise_node)
-    _, got = _parse(text)
-    assert rows == 5
-    for row, (reading, area) in zip(got, scene.readings[scene.noise_node], strict=True):
-        _assert_same_values(row, reading, area)
-        assert row["measurement"] == "noise"
-        assert row["pm2_5"] == ""
-    assert got[4]["flags"] == "clip"
-
-
-@pytest.mark.integration
-def test_area_filter_and_no_filter(influx: InfluxHTTP, scene: Scene) -> None:
-    _, text = _export(influx, scene, area=scene.area)
-    _, got = _parse(text)
-    assert {row["node"] for row in got} == {scene.air_node, scene.noise_node}
-    assert [row["measurement"] for row in got] == ["air"] * 5 + ["noise"] * 5
-
-    _, text = _export(influx, scene, area=scene.other_area, node=scene.air_node)
-    assert _parse(text)[1] == []
-
-    rows, text = _export(influx, scene)
-    _, got = _parse(text)
-    mine = [row for row in got if row["node"] in scene.readings]
-    assert len(mine) == 15
-    assert rows == len(got)
-    by_key = {(row["node"], row["time"]): row for row in mine}
-    for pairs in scene.readings.values():
-        for reading, area in pairs:
-            _assert_same_values(by_key[(reading.node, _iso(reading.ts))], reading, area)
-
-
-@pytest.mark.integration
-def test_time_range_is_half_open(influx: InfluxHTTP, scene: Scene) -> None:
-    readings = [r for r, _ in scene.readings[scene.air_node]]
-    start = datetime.fromtimestamp(readings[1].ts, UTC)
-    end = datetime.fromtimestamp(readings[3].ts, UTC)
-    rows, text = _export(influx, scene, node=scene.air_node, start=start, end=end)
-    _, got = _parse(text)
-    assert rows == 2
-    assert [row["time"] for row in got] == [_iso(readings[1].ts), _iso(readings[2].ts)]
-
-    with pytest.raises(ValueError, match="not before"):
-        _export(influx, scene, start=end, end=end)
-
-
-@pytest.mark.integration
-def test_header_has_licence_attribution_queries_and_version(
-    influx: InfluxHTTP, scene: Scene
+def test_header_and_sidecar_carry_the_provenance(
+    influx: InfluxHTTP, scene: Scene, tmp_path: Path
 ) -> None:
     before = datetime.now(UTC).replace(microsecond=0)
-    _, text = _export(influx, scene, node=scene.air_node, area=scene.area)
-    comments, _ = _parse(text)
-    assert f"# licence: ODbL-1.0 {ODBL_URL}" in comments
-    assert "# attribution: Sensor Commons contributors" in comments
+    out = tmp_path / "p.csv"
+    settings = ExportSettings(ZoneInfo("Europe/Paris"), "CC-BY-4.0", "Northside air group")
+    comments, _ = run(influx, scene, out, settings=settings, nodes=(scene.air,))
+    assert "# licence: CC-BY-4.0 https://creativecommons.org/licenses/by/4.0/" in comments
+    assert "# attribution: Northside air group" in comments
     assert f"# software: sensor-commons {__version__}" in comments
-    queries = export_queries(influx.database, scene.start, scene.end, scene.air_node, scene.area)
-    assert [c.removeprefix("# query: ") for c in comments if c.startswith("# query: ")] == queries
-    assert queries[0].startswith(f'SELECT * FROM "{influx.database}"."raw"."air" WHERE ')
-    assert f"\"node\" = '{scene.air_node}'" in queries[0]
-    (exported,) = [c.removeprefix("# exported: ") for c in comments if "exported:" in c]
-    assert before <= datetime.fromisoformat(exported) <= datetime.now(UTC)
-
-    _, text = _export(influx, scene, node=scene.air_node, licence="CC-BY-4.0")
-    assert "# licence: CC-BY-4.0 https://creativecommons.org/licenses/by/4.0/" in text
-
-
-@pytest.mark.integration
-def test_filters_are_quoted(influx: InfluxHTTP, scene: Scene) -> None:
-    rows, text = _export(influx, scene, node="x' OR 'a'='a")
-    assert rows == 0
-    assert _parse(text)[1] == []
-
-
-class CountingInflux(InfluxHTTP):
-    """Counts the series chunks the chunked /query answer arrives in."""
-
-    chunks = 0
-
-    def stream(self, q: str, chunk_size: int = 10_000) -> Iterator[dict[str, Any]]:
-        for series in super().stream(q, chunk_size):
-            self.chunks += 1
-            yield series
+    assert any(c.startswith("# time zone: Europe/Paris") for c in comments)
+    assert "# calibrations: none" in comments
+    queries = [c.removeprefix("# query: ") for c in comments if c.startswith("# query: ")]
+    assert queries[0].startswith(f'SELECT * FROM "{scene.database}"."raw"."air" WHERE ')
+    assert f"\"node\" = '{scene.air}'" in queries[0]
+    meta = json.loads((tmp_path / "p.csv.meta.json").read_text())
+    assert meta["licence"] == {
+        "id": "CC-BY-4.0",
+        "url": "https://creativecommons.org/licenses/by/4.0/",
+    }
+    assert meta["attribution"] == "Northside air group"
+    assert meta["software"] == {"name": "sensor-commons", "version": __version__}
+    assert meta["time_zone"] == "Europe/Paris"
+    assert meta["queries"] == queries
+    assert meta["rows"] == len(stored(influx, "air", scene.air))
+    assert meta["file"] == "p.csv"
+    assert before <= datetime.fromisoformat(meta["generated"]) <= datetime.now(UTC)
+    # Times are written in the export's zone with their offset.
+    frame = pd.read_csv(out, comment="#")
+    assert frame["time"].iloc[0] == "2024-03-30T01:00:00+01:00"
+    assert frame["time"].iloc[-1].endswith("+02:00")
 
 
-@pytest.mark.integration
-def test_export_streams_in_chunks(stack: StackInfo, scene: Scene) -> None:
-    counting = CountingInflux(stack.influx.url, stack.influx.database)
-    rows, text = _export(counting, scene, area=scene.area, chunk_size=3)
-    assert rows == 10
-    # 5 air and 5 noise rows in chunks of at most 3: at least 2 chunks each.
-    assert counting.chunks >= 4
-    _, got = _parse(text)
-    assert [row["time"] for row in got[:5]] == sorted(row["time"] for row in got[:5])
-    counting.close()
-
-
-# -- the command line ---------------------------------------------------------------------
-
-
-@pytest.mark.integration
-def test_cli_exports_to_a_file_and_to_stdout(
-    run_commons: RunCommons,
-    scene: Scene,
-    tmp_path: Path,
+def test_corrected_values_beside_raw_with_the_calibration_version(
+    influx: InfluxHTTP, scene: Scene, tmp_path: Path
 ) -> None:
-    out = tmp_path / "export.csv"
-    start = scene.start.strftime("%Y-%m-%dT%H:%M:%SZ")
-    end_iso = scene.end.isoformat()  # with its +00:00 offset
-    done = run_commons(
-        *("export", "--start", start, "--end", end_iso, "--node", scene.air_node),
-        *("--format", "csv", "--out", str(out)),
+    path = tmp_path / "calibration.toml"
+    path.write_text(
+        f"""
+[[calibration]]
+id = "colocation-test"
+version = 3
+source = "co-location, test"
+applies_to = {{ nodes = ["{scene.air}"] }}
+valid_from = 2024-03-31
+method = "linear"
+fields = ["pm2_5"]
+slope = 2.0
+intercept = 1.0
+"""
     )
-    assert done.returncode == 0, done.stderr
-    assert "exported 5 rows" in done.stderr
-    _, got = _parse(out.read_text())
-    for row, (reading, area) in zip(got, scene.readings[scene.air_node], strict=True):
-        _assert_same_values(row, reading, area)
-
-    done = run_commons(
-        *("export", "--start", start, "--end", end_iso, "--area", scene.area, "--out", "-"),
-        *("--licence", "CC0-1.0"),
+    comments, frame = run(
+        influx, scene, tmp_path / "c.csv", calibrations=load(path), nodes=(scene.air,)
     )
-    assert done.returncode == 0, done.stderr
-    comments, got = _parse(done.stdout)
-    assert len(got) == 10
-    assert any(c.startswith("# licence: CC0-1.0") for c in comments)
+    assert "# calibrations: colocation-test@3" in comments
+    before = frame[frame["time"] < "2024-03-31"]
+    after = frame[frame["time"] >= "2024-03-31"]
+    assert before["pm2_5_corrected"].isna().all() and before["calibration"].isna().all()
+    assert (after["pm2_5_corrected"] == 2.0 * after["pm2_5"] + 1.0).all()
+    assert set(after["calibration"]) == {"colocation-test@3"}
+    meta = json.loads((tmp_path / "c.csv.meta.json").read_text())
+    assert meta["calibration_versions"] == ["colocation-test@3"]
 
 
-def test_cli_rejects_bad_times_and_formats(run_commons: RunCommons) -> None:
-    done = run_commons("export", "--start", "yesterday", "--end", "2021-01-02", "--out", "-")
-    assert done.returncode == 2
-    assert "--start" in done.stderr
-    assert "yesterday" in done.stderr
-    done = run_commons("export", "--start", "2021-01-02", "--end", "2021-01-01", "--out", "-")
-    assert done.returncode == 2
-    assert "--end" in done.stderr
-    done = run_commons(
-        *("export", "--start", "2021-01-01", "--end", "2021-01-02"),
-        *("--format", "parquet", "--out", "-"),
+def _pipeline_rows(influx: InfluxHTTP, node: str, level: Any, tz: ZoneInfo) -> list[dict[str, Any]]:
+    rows = flag_node(iter(stored(influx, "air", node)), "air", interval=INTERVAL_S)
+    return list(aggregate(rows, "air", level, tz, indicators=True, interval=lambda _: INTERVAL_S))
+
+
+@pytest.mark.parametrize("level", ["hourly", "daily"])
+def test_means_come_from_ingest_aggregate(
+    influx: InfluxHTTP, scene: Scene, tmp_path: Path, level: str
+) -> None:
+    paris = ZoneInfo("Europe/Paris")
+    settings = ExportSettings(paris)
+    _, frame = run(
+        influx,
+        scene,
+        tmp_path / f"{level}.csv",
+        settings=settings,
+        level=level,
+        indicators=True,
+        nodes=(scene.air,),
+        measurements=("air",),
     )
-    assert done.returncode == 2
-    assert "--format" in done.stderr
+    want = _pipeline_rows(influx, scene.air, level, paris)
+    assert len(frame) == len(want)
+    for (_, got), row in zip(frame.iterrows(), want, strict=True):
+        assert got["time"] == row["time"].astimezone(paris).isoformat()
+        for name in (
+            "pm2_5",
+            "pm10",
+            "rh",
+            "n",
+            "expected",
+            "completeness",
+            "qa",
+            "eaqi_band",
+            "nowcast_pm25" if level == "hourly" else "aqi",
+        ):
+            assert _same(got[name], row[name]), (name, got[name], row[name])
+        assert bool(got["valid"]) == row["valid"]
+    assert frame["valid"].any() and not frame["valid"].all()
+    if level == "hourly":
+        # Independently: the hour's arithmetic mean of the stored values.
+        hour = [
+            r["pm2_5"]
+            for r in stored(influx, "air", scene.air)
+            if r["time"].hour == 10 and r["time"].day == 30
+        ]
+        got = frame[frame["time"] == "2024-03-30T11:00:00+01:00"]["pm2_5"].iloc[0]
+        assert got == pytest.approx(sum(hour) / len(hour), rel=1e-12)
+        silent = frame[frame["time"] == "2024-03-30T05:00:00+01:00"]
+        assert silent.empty  # a silent hour has no row
+        partial = frame[frame["time"] == "2024-03-30T09:00:00+01:00"]
+        assert partial["n"].iloc[0] == 2 and not partial["valid"].iloc[0]
+    else:
+        # The local day of 31 March has 23 hours.
+        day = frame[frame["time"] == "2024-03-31T00:00:00+01:00"]
+        assert day["expected"].iloc[0] == 23 * 3600 / INTERVAL_S
+        assert frame[frame["valid"]]["aqi"].notna().all()
 
 
-def test_cli_without_a_stack_says_so(run_commons: RunCommons, tmp_path: Path) -> None:
-    for args in (
-        ("db", "init"),
-        ("export", "--start", "2021-01-01", "--end", "2021-01-02", "--out", "-"),
-    ):
-        done = run_commons(*args, home=tmp_path)
-        assert done.returncode == 2, done.stderr
-        assert "commons stack up" in done.stderr
+def test_readings_are_queried_per_node_in_windows_and_chunks(
+    stack: StackInfo, scene: Scene, tmp_path: Path
+) -> None:
+    queries: list[str] = []
+
+    class Recording(InfluxHTTP):
+        chunks = 0
+
+        def stream(self, q: str, chunk_size: int = 10_000) -> Iterator[dict[str, Any]]:
+            queries.append(q)
+            for series in super().stream(q, chunk_size):
+                self.chunks += 1
+                yield series
+
+    influx = Recording(stack.influx.url, scene.database)
+    out = io.StringIO()
+    rows = export_csv(influx, out, START, END, area=scene.north, chunk_size=50)
+    north = [("air", scene.air), ("noise", scene.noise), ("air", scene.unregistered)]
+    assert rows == sum(len(stored(influx, m, n)) for m, n in north)
+    # One query per node and measurement (two days fit in one window), each for one node.
+    assert len(queries) == len(north)
+    assert all(q.count('"node" = \'') == 1 for q in queries)
+    assert influx.chunks >= rows // 50
+
+    queries.clear()
+    window = timedelta(hours=6)
+    got = list(node_readings(influx, "air", scene.south, START, END, window=window, chunk_size=7))
+    assert got == stored(influx, "air", scene.south)
+    assert len(queries) == (END - START) // window
+    influx.close()
 
 
-@pytest.mark.integration
-def test_cli_db_init(run_commons: RunCommons, influx: InfluxHTTP) -> None:
-    done = run_commons("db", "init")
-    assert done.returncode == 0, done.stderr
-    # The influx fixture initialised the database already.
-    assert "up to date" in done.stdout
-    done = run_commons("db", "init", "--raw-retention", "ten days")
-    assert done.returncode == 2
-    assert "--raw-retention" in done.stderr
+def test_writer_consumes_an_iterator_once(tmp_path: Path) -> None:
+    from ingest.provenance import Provenance
+    from ingest.selection import ExportNode
 
+    consumed: list[int] = []
 
-def test_header_lines_never_break_inside_a_value() -> None:
-    queries = ['SELECT * FROM "commons"."raw"."air" WHERE "area" = \'north\nend\'']
-    lines = header_lines(
-        "ODbL-1.0\r\n# licence: CC0-1.0", queries, datetime(2024, 5, 1, tzinfo=UTC)
-    )
-    assert all("\n" not in line and "\r" not in line for line in lines)
-    assert '# query: SELECT * FROM "commons"."raw"."air" WHERE "area" = \'north\\nend\'' in lines
-    assert "# exported: 2024-05-01T00:00:00Z" in lines
+    def rows() -> Iterator[dict[str, Any]]:
+        for i in range(3):
+            consumed.append(i)
+            yield {"time": START + timedelta(seconds=i), "node": "n-1", "qa": 0, "pm2_5": 1.5}
+
+    provenance = Provenance(UTC_SETTINGS, START, "csv", "raw", ("air",), {}, [], [], ["time"])
+    out = io.StringIO()
+    blocks = iter([Block(ExportNode("n-1", None, None), "air", rows())])
+    written = write_csv(out, provenance, ["time", "node", "pm2_5", "qa"], blocks)
+    assert written.rows == 3 and consumed == [0, 1, 2]
+    assert next(blocks, None) is None
+    assert all(str(loc.lat) not in out.getvalue() for loc in EXACT.values())

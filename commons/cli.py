@@ -27,6 +27,7 @@ LAZY_COMMANDS = {
     "node": "gateway.cli:node",
     "db": "ingest.cli:db",
     "export": "ingest.cli:export",
+    "report": "ingest.report.cli:report",
     "noise": "commons.noise:noise",
     "dashboards": "dashboards.cli:dashboards",
 }

@@ -127,7 +127,7 @@ def write_csv(
 
 def arrow_type(column: str, tz: tzinfo) -> pa.DataType:
     if column == "time":
-        return pa.timestamp("s", tz=str(tz))
+        return pa.timestamp("ms", tz=str(tz))  # Parquet has no seconds unit
     if column in _STRING_COLUMNS:
         return pa.string()
     if column in _INT_COLUMNS:

@@ -24,8 +24,9 @@ Indicators (``indicators=True``) are computed from valid means only, else None:
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -38,6 +39,7 @@ from ingest.means import (
     EnergySum,
     SpacingEstimator,
     aggregate_fields,
+    as_number,
     judge,
     reading_weight,
 )
@@ -47,6 +49,7 @@ Row = dict[str, Any]
 Level = Literal["hourly", "daily"]
 AIR = "air"
 HOUR = timedelta(hours=1)
+HOUR_S = 3600.0
 
 HOURLY_AIR_INDICATORS = ("nowcast_pm25", "eaqi_band")
 DAILY_AIR_INDICATORS = (
@@ -165,6 +168,11 @@ class _NodeFolder:
         self.block: date | None = None
         self.buckets: dict[datetime, _Bucket] = {}
         self.last: datetime | None = None
+        self.last_epoch = -math.inf
+        # The epoch-second range of the current bucket, so most readings skip the time maths.
+        self.current: _Bucket | None = None
+        self.bucket_from = math.inf
+        self.bucket_until = -math.inf
         # Valid hourly PM2.5 means of the last 12 hours, for the NowCast.
         self.recent_pm25: dict[datetime, float] = {}
 
@@ -172,42 +180,57 @@ class _NodeFolder:
         moment: datetime = row["time"]
         if moment.tzinfo is None:
             raise NaiveTimeError(self.node, moment)
-        if self.last is not None and moment < self.last:
+        epoch = moment.timestamp()
+        if epoch < self.last_epoch:
+            assert self.last is not None
             raise UnsortedRowsError(self.node, self.last, moment)
-        self.last = moment
-        self.spacing.add(moment.timestamp())
+        self.last, self.last_epoch = moment, epoch
+        self.spacing.add(epoch)
+        if not self.bucket_from <= epoch < self.bucket_until:
+            yield from self._enter(moment, epoch)
+        bucket = self.current
+        assert bucket is not None
+        bucket.stats.add(row)
+        if self.measurement == NOISE and self.level == "daily":
+            level = as_number(row.get(ENERGY_FIELD))
+            if level is not None:
+                period = self.periods.period_of(moment.astimezone(self.tz).hour)
+                bucket.period_energy[period].add(level, reading_weight(row))
+                bucket.period_n[period] += 1
+
+    def _enter(self, moment: datetime, epoch: float) -> Iterator[Row]:
+        """Make the hour or day of ``moment`` current, emitting the block it leaves."""
         if self.level == "hourly":
-            utc = moment.astimezone(UTC)
-            block = utc.date()
-            start = utc.replace(minute=0, second=0, microsecond=0)
+            first = epoch - epoch % HOUR_S
+            start = datetime.fromtimestamp(first, UTC)
+            block = start.date()
+            bounds = (first, first + HOUR_S)
         else:
-            local = moment.astimezone(self.tz)
-            block = local.date()
-            start = datetime.combine(block, datetime.min.time(), tzinfo=self.tz)
+            block = moment.astimezone(self.tz).date()
+            start = datetime.combine(block, time(0), tzinfo=self.tz)
+            day_start, day_end = day_bounds(block, self.tz)
+            bounds = (day_start.timestamp(), day_end.timestamp())
         if self.block is not None and block != self.block:
             yield from self.flush()
         self.block = block
+        self.bucket_from, self.bucket_until = bounds
         bucket = self.buckets.get(start)
         if bucket is None:
             bucket = self.buckets[start] = _Bucket(self.measurement, start)
-        bucket.stats.add(row)
-        if self.measurement == NOISE and self.level == "daily":
-            level = row.get(ENERGY_FIELD)
-            if level is not None:
-                period = self.periods.period_of(moment.astimezone(self.tz).hour)
-                bucket.period_energy[period].add(float(level), reading_weight(row))
-                bucket.period_n[period] += 1
+        self.current = bucket
 
     def flush(self) -> Iterator[Row]:
         interval = self.interval if self.interval is not None else self.spacing.median()
         for start in sorted(self.buckets):
             yield self._row(self.buckets[start], interval)
         self.buckets = {}
+        self.current = None
+        self.bucket_from, self.bucket_until = math.inf, -math.inf
 
     def _row(self, bucket: _Bucket, interval: float | None) -> Row:
         stats = bucket.stats
         if self.level == "hourly":
-            seconds = HOUR.total_seconds()
+            seconds = HOUR_S
         else:
             day_start, day_end = day_bounds(bucket.start.date(), self.tz)
             seconds = (day_end - day_start).total_seconds()

@@ -67,8 +67,9 @@ def aggregate_fields(measurement: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
+def as_number(value: Any) -> float | None:
+    """A stored value as a float, or None when absent, boolean or not finite."""
+    if value is None or type(value) is bool:
         return None
     number = float(value)
     return number if math.isfinite(number) else None
@@ -114,19 +115,26 @@ class Accumulator:
 
     def add(self, row: Mapping[str, Any]) -> None:
         self.n += 1
-        self.qa |= int(row.get("qa") or 0)
-        if row.get("area") is not None:
-            self.area = row["area"]
+        qa = row.get("qa")
+        if qa:
+            self.qa |= int(qa)
+        area = row.get("area")
+        if area is not None:
+            self.area = area
+        sums, counts, low, high = self._sum, self._count, self._low, self._high
         for name in self.fields:
-            value = _number(row.get(name))
+            value = as_number(row.get(name))
             if value is None:
                 continue
-            self._sum[name] += value
-            self._count[name] += 1
-            self._low[name] = min(value, self._low.get(name, math.inf))
-            self._high[name] = max(value, self._high.get(name, -math.inf))
+            sums[name] += value
+            counts[name] += 1
+            if self.noise:
+                if value < low.get(name, math.inf):
+                    low[name] = value
+                if value > high.get(name, -math.inf):
+                    high[name] = value
         if self.noise:
-            level = _number(row.get(ENERGY_FIELD))
+            level = as_number(row.get(ENERGY_FIELD))
             if level is not None:
                 self._energy.add(level, reading_weight(row))
 
@@ -156,7 +164,7 @@ class Accumulator:
 def reading_weight(row: Mapping[str, Any]) -> float:
     """A noise reading's weight in an energy mean: the seconds it integrated (1 without a
     usable ``period``)."""
-    period = _number(row.get(DURATION_FIELD))
+    period = as_number(row.get(DURATION_FIELD))
     return period if period is not None and period > 0 else 1.0
 
 
@@ -166,10 +174,13 @@ class SpacingEstimator:
     def __init__(self, window: int = SPACING_WINDOW) -> None:
         self._spacings: deque[float] = deque(maxlen=window)
         self._last: float | None = None
+        self._median: float | None = None
+        self._added = 0  # spacings added since the median was last computed
 
     def add(self, epoch_s: float) -> None:
         if self._last is not None and epoch_s > self._last:
             self._spacings.append(epoch_s - self._last)
+            self._added += 1
         self._last = epoch_s
 
     @property
@@ -177,8 +188,13 @@ class SpacingEstimator:
         """How many spacings the estimate rests on."""
         return len(self._spacings)
 
-    def median(self) -> float | None:
-        return statistics.median(self._spacings) if self._spacings else None
+    def median(self, max_age: int = 0) -> float | None:
+        """The median spacing; computed again only when more than ``max_age`` spacings came
+        since the last time (a caller asking for every reading can afford a slightly old one)."""
+        if self._median is None or self._added > max_age:
+            self._median = statistics.median(self._spacings) if self._spacings else None
+            self._added = 0
+        return self._median
 
 
 @dataclass(frozen=True)

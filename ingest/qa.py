@@ -33,6 +33,8 @@ Row = dict[str, Any]
 
 # Estimating a node's interval needs a few spacings before a gap can be judged.
 MIN_SPACINGS_FOR_GAP = 3
+# The estimated interval is refreshed after this many new spacings, not for every reading.
+MEDIAN_MAX_AGE = 60
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,12 @@ _RANGES: dict[str, dict[str, tuple[float, float]]] = {
     for kind, specs in MEASURED.items()
 }
 _PM_FIELDS = ("pm1", "pm2_5", "pm10")
+_AIR = Kind.AIR.value
+_OUT_OF_RANGE = Flag.OUT_OF_RANGE.bit
+_RH_HIGH = Flag.RH_HIGH.bit
+_PM_INCONSISTENT = Flag.PM_INCONSISTENT.bit
+_STUCK = Flag.STUCK.bit
+_GAP = Flag.GAP.bit
 
 
 class UnknownKindError(ValueError):
@@ -100,16 +108,16 @@ def reading_flags(row: Row, measurement: str, rules: QaRules = SDS011_RULES) -> 
         value = _value(row, name)
         if value is None:
             continue
-        saturated = name in _PM_FIELDS and _saturated(value, rules)
-        if saturated or not math.isfinite(value) or not low <= value <= high:
-            mask |= Flag.OUT_OF_RANGE.bit
-    if measurement == Kind.AIR.value:
+        # NaN fails both comparisons, infinities fail one: neither needs a test of its own.
+        if not low <= value <= high or (name in _PM_FIELDS and _saturated(value, rules)):
+            mask |= _OUT_OF_RANGE
+    if measurement == _AIR:
         rh = _value(row, "rh")
         if rh is not None and rh > rules.rh_high_percent:
-            mask |= Flag.RH_HIGH.bit
+            mask |= _RH_HIGH
         pm25, pm10 = _value(row, "pm2_5"), _value(row, "pm10")
         if pm25 is not None and pm10 is not None and _exceeds(pm25 - pm10, rules.pm_resolution):
-            mask |= Flag.PM_INCONSISTENT.bit
+            mask |= _PM_INCONSISTENT
     return mask
 
 
@@ -158,7 +166,7 @@ def flag_node(
             known = interval if interval is not None else _estimate(spacing)
             silence = (moment - last).total_seconds()
             if known is not None and silence > rules.gap_intervals * known:
-                mask |= Flag.GAP.bit
+                mask |= _GAP
         spacing.add(moment.timestamp())
         last = moment
         item = _Pending(index, row, mask)
@@ -171,7 +179,9 @@ def flag_node(
 
 
 def _estimate(spacing: SpacingEstimator) -> float | None:
-    return spacing.median() if spacing.count >= MIN_SPACINGS_FOR_GAP else None
+    if spacing.count < MIN_SPACINGS_FOR_GAP:
+        return None
+    return spacing.median(max_age=MEDIAN_MAX_AGE)
 
 
 def _follow(
@@ -194,14 +204,14 @@ def _follow(
         return
     run.length += 1
     if run.stuck:
-        item.mask |= Flag.STUCK.bit
+        item.mask |= _STUCK
         return
     long_enough = (moment - run.since).total_seconds() >= rules.stuck_seconds
     if long_enough and run.length >= rules.stuck_readings:
         run.stuck = True
         for waiting in pending:
             if waiting.index >= run.first:
-                waiting.mask |= Flag.STUCK.bit
+                waiting.mask |= _STUCK
 
 
 def _release(pending: deque[_Pending], runs: dict[str, _Run]) -> Iterator[Row]:

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from cityday import cityday  # noqa: F401  (the session's day of city data)
 from harness import CLI_TIMEOUT_S, RunCommons
 
 from commons.home import StackInfo

@@ -14,6 +14,7 @@ import io
 import json
 import math
 import re
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +32,8 @@ from commons.contract import Kind, Reading
 from commons.home import StackInfo
 from ingest.influx import InfluxHTTP
 from ingest.registry import Location, Registry, coarsen
-from ingest.report import PLOT_KEYS, ReportRequest, collect, render_html
+from ingest.report import PLOT_KEYS, ChromiumFailedError, ReportRequest, collect, render_html
+from ingest.report.pdf import html_to_pdf
 from ingest.schema import to_line
 
 pytestmark = pytest.mark.integration
@@ -373,6 +375,38 @@ def test_cli_errors(scene: Scene, run_commons: RunCommons, tmp_path: Path) -> No
     )  # fmt: skip
     assert nothing.returncode == 1 and "no air or noise readings" in nothing.stderr
     assert not Path(out).exists()
-    html = run_commons("report", "--area", AREA, *common, "--tz", "Europe/Paris", home=scene.home)
-    assert html.returncode == 0, html.stderr
-    assert Path(out).read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    # The time zone from $COMMONS_TZ: naive times are local, days are Paris days.
+    made = run_commons(
+        "report", "--area", AREA, *common, home=scene.home, env={"COMMONS_TZ": "Europe/Paris"}
+    )
+    assert made.returncode == 0, made.stderr
+    assert "3 nodes, 4 days" in made.stderr
+    text = Path(out).read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    assert "2 March 2026 to 5 March 2026 (whole days)" in text
+    assert "local time (Europe/Paris)" in text
+
+
+def test_missing_chromium_is_named(scene: Scene, run_commons: RunCommons, tmp_path: Path) -> None:
+    out = tmp_path / "r.pdf"
+    bare = {"PATH": str(Path(sys.executable).parent)}  # the venv only: no chromium there
+    result = run_commons(
+        "report", "--area", AREA, "--start", "2026-03-02", "--end", "2026-03-06",
+        "--out", str(out), home=scene.home, env=bare,
+    )  # fmt: skip
+    assert result.returncode == 3
+    assert "no headless Chromium found" in result.stderr and "chromium" in result.stderr
+    assert not out.exists()
+
+
+def test_chromium_overrunning_its_timeout_is_killed_with_its_helpers(
+    html: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = f"COMMONS_REPORT_TEST={uuid.uuid4().hex}"
+    monkeypatch.setenv(*marker.split("="))
+    page = tmp_path / "r.html"
+    page.write_text(html, encoding="utf-8")
+    with pytest.raises(ChromiumFailedError, match=r"did not finish within 0\.2 s"):
+        html_to_pdf(page, tmp_path / "r.pdf", timeout=0.2)
+    assert not _processes_with(marker)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]

@@ -21,7 +21,13 @@ from ingest.report.collect import (
     UnknownAreaError,
     collect,
 )
-from ingest.report.pdf import ChromiumFailedError, ChromiumMissingError, PdfError, html_to_pdf
+from ingest.report.pdf import (
+    ChromiumFailedError,
+    ChromiumMissingError,
+    PdfError,
+    find_chromium,
+    html_to_pdf,
+)
 from ingest.report.render import PLOT_KEYS, render_html
 
 FORMATS = (".html", ".pdf")
@@ -46,6 +52,8 @@ def write_report(
     suffix = out.suffix.lower()
     if suffix not in FORMATS:
         raise UnknownFormatError(out)
+    if suffix == ".pdf":
+        find_chromium()  # before the work: a missing Chromium is known at once
     data = collect(influx, registry, request)
     if suffix == ".html":
         write_html(data, out)

@@ -14,6 +14,7 @@ from commons import __version__
 from ingest.aggregate import Row, aggregate
 from ingest.influx import InfluxHTTP
 from ingest.means import EnergySum
+from ingest.qa import flag_rows
 from ingest.registry import Location, Registry
 from ingest.report.source import raw_rows
 
@@ -158,7 +159,10 @@ def collect(influx: InfluxHTTP, registry: Registry, request: ReportRequest) -> R
         return intervals.get(node)
 
     def daily(measurement: str) -> tuple[Row, ...]:
-        rows = raw_rows(influx, measurement, area, start, end)
+        # With the storage-side QA flags, as exports give them (values are not changed).
+        rows = flag_rows(
+            raw_rows(influx, measurement, area, start, end), measurement, interval=interval
+        )
         return tuple(aggregate(rows, measurement, "daily", tz, indicators=True, interval=interval))
 
     air_daily, noise_daily = daily(AIR), daily(NOISE)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from commons.contract import flags_from_bitmask
 from ingest import indicators as ind
 from ingest.exportconfig import LICENCE_URLS
 from ingest.report.collect import ReportData
@@ -32,6 +33,7 @@ class Coverage:
     days: int
     valid_days: int
     mean_completeness: float | None
+    flags: tuple[str, ...]  # QA flags of any reading (the OR of the days' bitmasks)
 
 
 def _coverage(data: ReportData) -> list[Coverage]:
@@ -41,6 +43,9 @@ def _coverage(data: ReportData) -> list[Coverage]:
         for node in nodes:
             mine = [row for row in rows if row["node"] == node]
             shares = [float(r["completeness"]) for r in mine if r.get("completeness") is not None]
+            qa = 0
+            for row in mine:
+                qa |= int(row.get("qa") or 0)
             out.append(
                 Coverage(
                     node,
@@ -48,6 +53,7 @@ def _coverage(data: ReportData) -> list[Coverage]:
                     len(mine),
                     sum(1 for r in mine if r["valid"]),
                     sum(shares) / len(shares) if shares else None,
+                    flags_from_bitmask(qa),
                 )
             )
     return out

@@ -187,9 +187,7 @@ def _air_sentences(air: Sequence[AirNode], area_days: Sequence[AreaDays]) -> lis
             continue
         name = POLLUTANT_LABEL[limit.pollutant]
         what = _limit_name(limit) + "".join(
-            f", which is also {_limit_name(other).removeprefix('the ')}".replace(
-                f" of {other.value:g} µg/m³", ""
-            )
+            f", which is also {_limit_name(other)}".replace(f" of {other.value:g} µg/m³", "")
             for other in group[1:]
         )
         if not entry.days:

@@ -27,8 +27,9 @@ NODE_ALIAS = "$tag_node"
 
 def explanation(area: str, node_count: int) -> str:
     pm25, pm10 = f"{WHO_2021_PM25_24H:g}", f"{WHO_2021_PM10_24H:g}"
+    sensors = "1 sensor" if node_count == 1 else f"{node_count} sensors"
     return f"""\
-**{area}**: {node_count} sensors run by residents. Each line is one sensor; its place on the \
+**{area}**: {sensors} run by residents. Each line is one sensor; its place on the \
 city map is rounded to about 100 m.
 
 - **PM2.5 and PM10** are fine dust in the air, in micrograms per cubic metre (µg/m³): smoke, \

@@ -16,6 +16,7 @@ import enum
 from typing import Any, Self
 
 from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import plugins
 from grafana_foundation_sdk.cog import runtime as cogruntime
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models.dashboard import DataSourceRef
@@ -107,7 +108,9 @@ class Query(cogbuilder.Builder[cogvariants.Dataquery]):
 
 
 def register() -> None:
-    """Let the SDK's ``from_json`` decode InfluxDB targets (idempotent)."""
+    """Let the SDK's ``from_json`` decode InfluxDB targets, and panel options and field configs
+    into their panel plugin's models (idempotent)."""
+    plugins.register_default_plugins()
     cogruntime.register_dataquery_variant(
         cogruntime.DataqueryConfig(identifier=DATASOURCE_TYPE, from_json_hook=InfluxQuery.from_json)
     )

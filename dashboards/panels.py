@@ -116,6 +116,7 @@ def table_panel(title: str, queries: list[Query], description: str) -> table.Pan
         .description(description)
         .datasource(datasource())
         .with_transformation(join_by_node())
+        .show_header(True)
         .height(8)
         .span(24)
     )

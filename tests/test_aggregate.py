@@ -4,6 +4,7 @@ columns, constant memory, and a pandas reference over generated readings."""
 from __future__ import annotations
 
 import math
+import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -309,3 +310,25 @@ def test_air_means_match_a_pandas_reference(seed: int, zone: str, level: str) ->
         assert row["expected"] == pytest.approx(expect)
         assert row["valid"] == (row["n"] >= 0.75 * expect)
         assert row["completeness"] == pytest.approx(min(row["n"] / expect, 1.0))
+
+
+def _peak_bytes(days: int, level: str) -> int:
+    def readings() -> Iterator[Row]:
+        for i in range(days * 288):
+            moment = T0 + timedelta(minutes=5 * i)
+            yield air(moment, pm2_5=float(moment.minute), pm10=30.0, rh=50.0)
+
+    tracemalloc.start()
+    try:
+        for _ in aggregate(readings(), "air", level, PARIS, indicators=True):  # type: ignore[arg-type]
+            pass
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("level", ["hourly", "daily"])
+def test_memory_does_not_grow_with_the_length_of_the_input(level: str) -> None:
+    # Past 5 days the node's spacing window (1440 readings) is full: nothing else grows.
+    short, long = _peak_bytes(6, level), _peak_bytes(36, level)
+    assert long < short * 1.2

@@ -4,6 +4,7 @@ changed, stuck runs flagged from their first reading, bounded buffering."""
 from __future__ import annotations
 
 import math
+import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -177,3 +178,19 @@ def test_nothing_is_dropped_reordered_or_altered(spec: list[tuple[int, float, in
     for before, after in zip(rows, out, strict=True):
         assert after["pm2_5"] == before["pm2_5"] and after["pm10"] == before["pm10"]
         assert after["qa"] & before["qa"] == before["qa"]
+
+
+def test_memory_does_not_grow_with_the_length_of_the_input() -> None:
+    def peak(count: int) -> int:
+        rows = (
+            air(i, spacing=300, pm2_5=float(i % 13 + 1), pm10=40.0 + i % 3) for i in range(count)
+        )
+        tracemalloc.start()
+        try:
+            for _ in flag_node(rows, "air"):
+                pass
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    assert peak(36 * 288) < peak(6 * 288) * 1.2

@@ -79,6 +79,14 @@ class UnsortedRowsError(ValueError):
         self.current = current
 
 
+class NodeOrderError(ValueError):
+    """A node whose rows come in two separate runs: the input must be sorted by node."""
+
+    def __init__(self, node: str) -> None:
+        super().__init__(f"node {node!r}: rows again after another node's")
+        self.node = node
+
+
 class NaiveTimeError(ValueError):
     def __init__(self, node: str, moment: datetime) -> None:
         super().__init__(f"node {node!r}: time {moment.isoformat()} has no time zone")
@@ -126,7 +134,11 @@ def aggregate(
     aggregate_fields(measurement)  # an unknown measurement fails before any row is read
     if level not in ("hourly", "daily"):
         raise ValueError(f"level {level!r} is not hourly or daily")
+    seen: set[str] = set()
     for node, node_rows in itertools.groupby(rows, key=lambda row: str(row["node"])):
+        if node in seen:
+            raise NodeOrderError(node)
+        seen.add(node)
         folder = _NodeFolder(node, measurement, level, tz, indicators, interval(node), periods)
         for row in node_rows:
             yield from folder.add(row)

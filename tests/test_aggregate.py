@@ -19,6 +19,7 @@ from commons.contract import Flag
 from ingest import indicators as ind
 from ingest.aggregate import (
     NaiveTimeError,
+    NodeOrderError,
     Row,
     UnsortedRowsError,
     aggregate,
@@ -233,6 +234,9 @@ def test_input_errors_name_the_problem() -> None:
     with pytest.raises(UnsortedRowsError) as caught:
         list(aggregate([air(T0 + timedelta(hours=1)), air(T0)], "air", "hourly", PARIS))
     assert caught.value.node == "node-a"
+    with pytest.raises(NodeOrderError):
+        rows = [air(T0, "node-a"), air(T0, "node-b"), air(T0 + timedelta(hours=1), "node-a")]
+        list(aggregate(rows, "air", "hourly", PARIS))
     with pytest.raises(NaiveTimeError):
         list(aggregate([air(datetime(2024, 6, 1))], "air", "hourly", PARIS))
     with pytest.raises(UnknownMeasurementError):
@@ -332,3 +336,36 @@ def test_memory_does_not_grow_with_the_length_of_the_input(level: str) -> None:
     # Past 5 days the node's spacing window (1440 readings) is full: nothing else grows.
     short, long = _peak_bytes(6, level), _peak_bytes(36, level)
     assert long < short * 1.2
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=20, max_value=120),
+            st.sampled_from([1.0, 10.0, 60.0]),
+            st.floats(min_value=0, max_value=30),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_noise_hour_matches_a_numpy_reference(readings: list[tuple[float, float, float]]) -> None:
+    rows: list[Row] = []
+    for i, (laeq, period, spread) in enumerate(readings):
+        rows.append({"time": T0 + timedelta(seconds=60 * i), "node": "noise-1", "area": None,
+                     "qa": 0, "period": period, "laeq": laeq, "lafmax": laeq + spread,
+                     "lafmin": laeq - spread, "la10": laeq + spread / 2, "la50": laeq,
+                     "la90": laeq - spread / 2})  # fmt: skip
+    (out,) = aggregate(rows, "noise", "hourly", PARIS, interval=lambda node: 60.0)
+    levels = np.array([r[0] for r in readings])
+    weights = np.array([r[1] for r in readings])
+    energy = np.sum(weights * 10 ** (levels / 10)) / np.sum(weights)
+    assert out["laeq"] == pytest.approx(10 * np.log10(energy))
+    assert out["period"] == pytest.approx(float(np.sum(weights)))
+    assert out["lafmax"] == max(r["lafmax"] for r in rows)
+    assert out["lafmin"] == min(r["lafmin"] for r in rows)
+    for name in ("la10", "la50", "la90"):
+        values = [r[name] for r in rows]
+        assert (out[f"{name}_min"], out[f"{name}_max"]) == (min(values), max(values))
+    assert out["n"] == len(rows) and out["valid"] == (len(rows) >= 45)

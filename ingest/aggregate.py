@@ -108,9 +108,10 @@ def columns(
     measurement: str, level: Literal["raw", "hourly", "daily"], indicators: bool
 ) -> list[str]:
     """The output columns of ``measurement`` at ``level``, in a stable order."""
+    fields = aggregate_fields(measurement)  # UnknownMeasurementError for an unknown one
     if level == "raw":
         return ["time", "node", "area", *MEASURED_FIELDS[measurement], "seq", "fw", "qa"]
-    out = ["time", "node", "area", *aggregate_fields(measurement), *COMPLETENESS_COLUMNS]
+    out = ["time", "node", "area", *fields, *COMPLETENESS_COLUMNS]
     if indicators:
         out.extend(indicator_columns(measurement, level))
     return out

@@ -241,6 +241,8 @@ def test_input_errors_name_the_problem() -> None:
         list(aggregate([air(datetime(2024, 6, 1))], "air", "hourly", PARIS))
     with pytest.raises(UnknownMeasurementError):
         list(aggregate([], "water", "hourly", PARIS))
+    with pytest.raises(UnknownMeasurementError):
+        columns("water", "raw", False)
 
 
 def test_streams_a_node_day_at_a_time() -> None:

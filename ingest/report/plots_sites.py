@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from matplotlib.colors import ListedColormap
+from matplotlib.ticker import MaxNLocator
 
 from ingest.means import MIN_COMPLETENESS
 from ingest.report.collect import ReportData, Site
@@ -24,6 +25,11 @@ from ingest.report.figures import (
 COMPLETENESS_COLOURS = ("#fde0dd", "#fa9fb5", "#c994c7", "#74a9cf", "#2b8cbe", "#045a8d")
 # Margin around the nodes on the map, in degrees of latitude (about 300 m).
 MAP_MARGIN_DEG = 0.003
+# Lengths a scale bar may have, in metres; metres per degree of latitude (mean, WGS 84).
+SCALE_BAR_M = (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
+M_PER_DEG_LAT = 111_320.0
+# Width : height of the map's extent.
+MAP_RATIO = 1.3
 
 
 def completeness_grid(data: ReportData) -> Plot:
@@ -85,12 +91,28 @@ def node_map(sites: Sequence[Site]) -> Plot:
     axes.scatter(lons, lats, s=40, color="#2b8cbe", edgecolor="black", zorder=3)
     for site, lat, lon in zip(placed, lats, lons, strict=True):
         axes.annotate(site.node, (lon, lat), textcoords="offset points", xytext=(5, 5), fontsize=8)
-    mid_lat = (min(lats) + max(lats)) / 2
+    # One degree of longitude is cos(latitude) times as long as one of latitude. The extent
+    # is widened in one direction to the plot's proportions, so the aspect is true and the
+    # plot keeps its shape.
+    mid_lat, mid_lon = (min(lats) + max(lats)) / 2, (min(lons) + max(lons)) / 2
     stretch = 1 / max(math.cos(math.radians(mid_lat)), 1e-6)
-    axes.set_xlim(min(lons) - MAP_MARGIN_DEG * stretch, max(lons) + MAP_MARGIN_DEG * stretch)
-    axes.set_ylim(min(lats) - MAP_MARGIN_DEG, max(lats) + MAP_MARGIN_DEG)
-    # One degree of longitude is cos(latitude) times as long as one of latitude.
-    axes.set_aspect(stretch, adjustable="datalim")
+    half_h = (max(lats) - min(lats)) / 2 + MAP_MARGIN_DEG
+    half_w = ((max(lons) - min(lons)) / 2) / stretch + MAP_MARGIN_DEG  # in degrees of latitude
+    half_h = max(half_h, half_w / MAP_RATIO)
+    half_w = half_h * MAP_RATIO
+    axes.set_xlim(mid_lon - half_w * stretch, mid_lon + half_w * stretch)
+    axes.set_ylim(mid_lat - half_h, mid_lat + half_h)
+    axes.set_aspect(stretch, adjustable="box")
+    axes.xaxis.set_major_locator(MaxNLocator(5))
+    # A scale bar of about a fifth of the width, bottom left.
+    width_m = 2 * half_w * M_PER_DEG_LAT
+    metres = max([m for m in SCALE_BAR_M if m <= width_m / 5], default=SCALE_BAR_M[0])
+    x0 = mid_lon - half_w * stretch * 0.9
+    y0 = mid_lat - half_h * 0.88
+    x1 = x0 + metres / M_PER_DEG_LAT * stretch
+    axes.plot([x0, x1], [y0, y0], color="black", lw=2.5, solid_capstyle="butt")
+    label = f"{metres / 1000:g} km" if metres >= 1000 else f"{metres} m"
+    axes.text((x0 + x1) / 2, y0, label, ha="center", va="bottom", fontsize=8)
     axes.set_xlabel("longitude (°)")
     axes.set_ylabel("latitude (°)")
     axes.ticklabel_format(useOffset=False)

@@ -19,6 +19,7 @@ from typing import Any
 
 from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
+from niquests.exceptions import RequestException
 
 from dashboards.boards import PUBLIC_TAG, TAG
 
@@ -92,7 +93,7 @@ class PublishReport:
         if links:
             out.append("public links:")
             out.extend(f"  {d.title}: {d.public_url}" for d in links)
-        out.append("changed" if self.changed else "nothing changed: Grafana was up to date")
+        out.append("Grafana updated" if self.changed else "nothing changed: Grafana was up to date")
         return out
 
 
@@ -129,6 +130,8 @@ class Grafana:
             raise GrafanaError(self.url, action, exc.status_code, message) from None
         except GrafanaException as exc:
             raise GrafanaError(self.url, action, exc.status_code, str(exc)) from None
+        except RequestException as exc:  # refused, reset, bad address: grafana-client lets it by
+            raise GrafanaError(self.url, action, 0, f"not reachable ({exc})") from None
 
     def get_or_none(self, path: str, action: str) -> Any:
         try:

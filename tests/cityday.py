@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 from harness import COMMONS, Publisher, node_credentials, rows, running_gateway
@@ -62,6 +63,7 @@ class CityDay:
     registry: Path
     start: int  # first second of history (UTC s)
     end: int  # when the history was complete
+    readings: dict[str, int]  # air and noise readings stored, per node
 
     @property
     def areas(self) -> list[str]:
@@ -142,8 +144,7 @@ def _counts(influx: InfluxHTTP, measurement: str) -> dict[str, int]:
     }
 
 
-def _simulate(home: Path) -> subprocess.Popen[str]:
-    log = (home / "cityday-simulate.log").open("w")
+def _simulate(home: Path, log: IO[str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             str(COMMONS), "node", "simulate", "--count", str(len(AIR_NODES)),
@@ -173,16 +174,17 @@ def cityday(
     ) as gateway:
         started = int(time.time())
         start = started - HISTORY_H * HOUR_S
-        proc = _simulate(commons_home)
-        try:
-            noise = publish_noise_day(stack, registry, start, started)
-            proc.wait(SIMULATE_TIMEOUT_S)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-        log = (commons_home / "cityday-simulate.log").read_text()
-        assert proc.returncode == 0, log
+        with (workdir / "simulate.log").open("w+") as log:
+            proc = _simulate(commons_home, log)
+            try:
+                noise = publish_noise_day(stack, registry, start, started)
+                proc.wait(SIMULATE_TIMEOUT_S)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(10)
+            log.seek(0)
+            assert proc.returncode == 0, log.read()
         summary = json.loads((commons_home / "sim" / SUMMARY_FILE).read_text())
         published = {n: len(summary["nodes"][n]["seqs"]) for n in AIR_NODES}
         assert all(count > 0 for count in published.values()), summary
@@ -200,4 +202,6 @@ def cityday(
     hours = range(hour_start(start), end + 1, HOUR_S)
     for measurement in ("air", "noise", "node_status"):
         recompute_hours(influx, measurement, hours)
-    yield CityDay(stack, influx, registry, start, end)
+    readings = {**_counts(influx, "air"), **_counts(influx, "noise")}
+    print(f"a day in the city: readings per node {readings}")
+    yield CityDay(stack, influx, registry, start, end, readings)

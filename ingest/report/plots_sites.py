@@ -86,7 +86,7 @@ def node_map(sites: Sequence[Site]) -> Plot:
         return Plot("map", title, caption, to_data_uri(empty_figure(message)))
     lats = [s.public.lat for s in placed if s.public is not None]
     lons = [s.public.lon for s in placed if s.public is not None]
-    figure = new_figure(4.2, 5.2)
+    figure = new_figure(3.5, 4.6)
     axes = figure.add_subplot()
     axes.scatter(lons, lats, s=40, color="#2b8cbe", edgecolor="black", zorder=3)
     for site, lat, lon in zip(placed, lats, lons, strict=True):

@@ -19,14 +19,14 @@ from typing import Any
 
 from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
+from grafana_foundation_sdk.builders import publicdashboard
+from grafana_foundation_sdk.models.publicdashboard import PublicDashboard
 from niquests.exceptions import RequestException
 
 from dashboards.boards import PUBLIC_TAG, TAG
 
 FOLDER_UID = "sensor-commons"
 FOLDER_TITLE = "Sensor Commons"
-# What a public dashboard allows its viewers: pick a time range, see the day/night regions.
-PUBLIC_SETTINGS = {"isEnabled": True, "timeSelectionEnabled": True, "annotationsEnabled": True}
 # Keys Grafana manages itself on a stored dashboard.
 SERVER_KEYS = ("id", "version")
 PUBLIC_UNCHANGED = "public, unchanged"
@@ -210,17 +210,43 @@ def _publish_one(grafana: Grafana, dashboard: dict[str, Any]) -> Published:
     return published
 
 
+def wanted_public(dashboard_uid: str) -> PublicDashboard:
+    """The public dashboard settings we want, as the SDK's model."""
+    return (
+        publicdashboard.PublicDashboard()
+        .dashboard_uid(dashboard_uid)
+        .is_enabled(True)
+        .time_selection_enabled(True)
+        .annotations_enabled(True)
+        .build()
+    )
+
+
+def _same_settings(a: PublicDashboard, b: PublicDashboard) -> bool:
+    return (a.is_enabled, a.time_selection_enabled, a.annotations_enabled) == (
+        b.is_enabled,
+        b.time_selection_enabled,
+        b.annotations_enabled,
+    )
+
+
 def _make_public(grafana: Grafana, published: Published) -> None:
     path = f"/dashboards/uid/{published.uid}/public-dashboards"
-    current = grafana.get_or_none(path, "read public dashboard settings")
-    if current is None:
-        current = grafana.call("POST", path, "make dashboards public", dict(PUBLIC_SETTINGS))
+    wanted = wanted_public(published.uid)
+    found = grafana.get_or_none(path, "read public dashboard settings")
+    if found is None:
+        answer = grafana.call("POST", path, "make dashboards public", wanted.to_json())
         published.public_action = "made public"
-    elif all(current.get(k) == v for k, v in PUBLIC_SETTINGS.items()):
-        published.public_action = PUBLIC_UNCHANGED
     else:
-        current = grafana.call(
-            "PATCH", f"{path}/{current['uid']}", "change public dashboards", dict(PUBLIC_SETTINGS)
-        )
-        published.public_action = "public settings updated"
-    published.public_url = f"{grafana.url}/public-dashboards/{current['accessToken']}"
+        current = PublicDashboard.from_json(found)
+        if _same_settings(current, wanted):
+            answer = found
+            published.public_action = PUBLIC_UNCHANGED
+        else:
+            wanted.uid, wanted.access_token = current.uid, current.access_token
+            answer = grafana.call(
+                "PATCH", f"{path}/{current.uid}", "change public dashboards", wanted.to_json()
+            )
+            published.public_action = "public settings updated"
+    token = PublicDashboard.from_json(answer).access_token
+    published.public_url = f"{grafana.url}/public-dashboards/{token}"

@@ -178,15 +178,16 @@ class _Handler(BaseHTTPRequestHandler):
             if current is not None:
                 raise _Refused(400, "Public dashboard already exists")
             config = {
-                "uid": uuid.uuid4().hex[:12],
-                "dashboardUid": dashboard_uid,
-                "accessToken": uuid.uuid4().hex,
                 "isEnabled": False,
                 "annotationsEnabled": False,
                 "timeSelectionEnabled": False,
                 "share": "public",
                 **body,
+                "dashboardUid": dashboard_uid,
             }
+            # Optional: generated when null or empty.
+            config["uid"] = config.get("uid") or uuid.uuid4().hex[:12]
+            config["accessToken"] = config.get("accessToken") or uuid.uuid4().hex
             s.public[dashboard_uid] = config
             return 200, config
         if method == "PATCH" and current is not None and current["uid"] == public_uid:

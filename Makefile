@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 # Seconds the demo runs; 0 runs it until interrupted.
 DURATION ?= 120
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench bench-export clean
 
 setup:
 	@scripts/setup.sh
@@ -22,6 +22,11 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/export.py
+
+# Exports of a year of hourly and a month of 5-minute readings from 100 nodes (docs/exports.md).
+bench-export: setup
+	$(BIN)/python bench/export.py
 
 clean:
 	-$(BIN)/commons stack down

@@ -27,7 +27,7 @@ Row = dict[str, Any]
 # InfluxDB 1.6.7, 300,000 air readings).
 CHUNK_SIZE = 1000
 # Time span of one query: bounds what the server gathers for one statement.
-WINDOW = timedelta(days=7)
+WINDOW = timedelta(days=31)
 # Every reading of every exported measurement carries the qa bitmask: its first and last
 # values give the span of a node's readings.
 PRESENT_FIELD = "qa"

@@ -18,15 +18,15 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ingest.export_time import iso_local
+from ingest.export_time import UTC_NAMES, iso_utc
 from ingest.provenance import Provenance
 from ingest.selection import ExportNode
 
@@ -92,32 +92,33 @@ class _Extra:
             self.reported |= new
 
 
-def _cell(value: Any, tz: tzinfo, column: str) -> object:
-    if value is None:
-        return ""
-    if column == "time":
-        return iso_local(value, tz)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)  # the shortest text that reads back as the same float
-    return value
+def time_formatter(tz: tzinfo) -> Callable[[datetime], str]:
+    """RFC 3339 text of an instant in ``tz`` (``Z`` for UTC), decided once per export."""
+    if str(tz) in UTC_NAMES:
+        return iso_utc
+    return lambda moment: moment.astimezone(tz).isoformat()
 
 
 def write_csv(
     out: IO[str], provenance: Provenance, columns: Sequence[str], blocks: Iterable[Block]
 ) -> Written:
-    tz = provenance.settings.tz
+    """CSV after the provenance's ``#`` lines. Floats are written as ``repr`` does (the
+    shortest text that reads back as the same float), None as an empty cell, booleans as
+    True/False: the csv module's own conversions."""
+    as_text = time_formatter(provenance.settings.tz)
     for line in provenance.header_lines():
         out.write(line + "\n")
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     extra = _Extra(columns)
+    at_time = list(columns).index("time")
     rows, nodes, last = 0, 0, None
     for block in blocks:
         for row in block.rows:
             extra.check(row)
-            writer.writerow([_cell(row.get(c), tz, c) for c in columns])
+            cells = [row.get(c) for c in columns]
+            cells[at_time] = as_text(cells[at_time])
+            writer.writerow(cells)
             rows += 1
             if block.node.id != last:
                 nodes, last = nodes + 1, block.node.id
@@ -189,12 +190,6 @@ def write_parquet(
     return Written(rows, nodes)
 
 
-def _json_value(value: Any, tz: tzinfo, column: str) -> Any:
-    if column == "time" and value is not None:
-        return iso_local(value, tz)
-    return value
-
-
 def write_geojson(
     out: IO[str],
     provenance: Provenance,
@@ -202,7 +197,7 @@ def write_geojson(
     blocks: Iterable[Block],
 ) -> Written:
     """``columns``: the row columns of each measurement (without ``node``)."""
-    tz = provenance.settings.tz
+    as_text = time_formatter(provenance.settings.tz)
     dump = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
     out.write('{"type": "FeatureCollection",\n"metadata": ')
     out.write(dump(provenance.to_json()))
@@ -224,11 +219,14 @@ def write_geojson(
         else:
             out.write(f"\n]}}, {dump(block.measurement)}: {{")
         names = columns[block.measurement]
+        at_time = list(names).index("time")
         out.write(f'"columns": {dump(list(names))}, "rows": [')
         separator = "\n"
         for row in _chain(first, block.rows):
             out.write(separator)
-            out.write(dump([_json_value(row.get(c), tz, c) for c in names]))
+            cells = [row.get(c) for c in names]
+            cells[at_time] = as_text(cells[at_time])
+            out.write(dump(cells))
             separator = ",\n"
             node_rows += 1
             rows += 1

@@ -38,6 +38,13 @@ class ResultFormat(enum.StrEnum):
 class InfluxQuery(cogvariants.Dataquery):
     """One raw InfluxQL target of a panel."""
 
+    ref_id: str
+    query: str
+    result_format: ResultFormat
+    alias: str | None
+    datasource: DataSourceRef | None
+    hide: bool | None
+
     def __init__(
         self,
         ref_id: str = "",

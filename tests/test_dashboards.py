@@ -21,6 +21,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import geomap, stat, table, text, timeseries
 from grafana_foundation_sdk.models.dashboard import Dashboard, Panel, RowPanel
 from harness import RunCommons
+from sdk_schema import schema_errors
 
 from dashboards import influxql
 from dashboards.boards import PUBLIC_TAG, uid_for
@@ -82,6 +83,29 @@ def test_loads_back_into_the_sdk_models(name: str) -> None:
             assert isinstance(panel.field_config.defaults.custom, custom), panel.title
         for target in panel.targets or []:
             assert isinstance(target, InfluxQuery), panel.title
+
+
+@pytest.mark.parametrize("name", sorted(committed()))
+def test_every_value_has_the_type_the_sdk_schema_gives_it(name: str) -> None:
+    influxql.register()
+    assert schema_errors(Dashboard.from_json(committed()[name]), name) == []
+
+
+def test_the_schema_check_finds_wrong_values() -> None:
+    influxql.register()
+    data = committed()["area-riverside.json"]
+    stat_panel = next(p for p in data["panels"] if p["type"] == "stat")
+    series = next(p for p in data["panels"] if p["type"] == "timeseries")
+    data["graphTooltip"] = 7
+    stat_panel["fieldConfig"]["defaults"]["thresholds"]["mode"] = "bogus"
+    series["options"]["legend"]["placement"] = "middle"
+    series["fieldConfig"]["defaults"]["custom"]["lineWidth"] = "thick"
+    errors = "\n".join(schema_errors(Dashboard.from_json(data)))
+    for wrong in ("graph_tooltip", "thresholds.mode", "legend.placement", "line_width"):
+        assert wrong in errors, errors
+    series["targets"][0]["resultFormat"] = "xml"
+    with pytest.raises(ValueError, match="ResultFormat"):
+        Dashboard.from_json(data)
 
 
 @pytest.mark.parametrize("name", sorted(committed()))

@@ -3,7 +3,8 @@
 - Each JSON file loads back into grafana-foundation-sdk's ``Dashboard`` model and encodes to the
   same JSON, so every key is one the SDK's dashboard schema knows (the two keys of Grafana's
   time-region annotations, which the SDK does not model, excepted: dashboards/regions.py);
-  panel options and field configs decode into their panel plugin's models.
+  panel options and field configs decode into their panel plugin's models; every value has the
+  type the SDK's models give it (tests/sdk_schema.py).
 - Every panel has a title; every data panel the InfluxDB datasource and at least one raw
   InfluxQL query that is bounded in time; no public dashboard has a template variable.
 - Building twice gives the same bytes, and the committed files are what the code generates.
@@ -26,6 +27,7 @@ from sdk_schema import schema_errors
 from dashboards import influxql
 from dashboards.boards import PUBLIC_TAG, uid_for
 from dashboards.build import GENERATED_DIR, PROVISIONING_DIR, build_all, build_example
+from dashboards.city import CityDescriptionError, from_description
 from dashboards.influxql import DATASOURCE_UID, InfluxQuery
 from dashboards.regions import EXTENSION_KEYS
 from dashboards.standards import AQI_PM25_2024, WHO_2021_PM10_24H, WHO_2021_PM25_24H
@@ -224,3 +226,11 @@ def test_provisioning_points_at_the_datasource_the_dashboards_use() -> None:
     assert "${COMMONS_INFLUX_READ_PASSWORD}" in datasource
     provider = (PROVISIONING_DIR / "dashboards" / "commons.yaml").read_text()
     assert "type: file" in provider and "path: ${COMMONS_DASHBOARDS_DIR}" in provider
+
+
+def test_a_bad_city_description_names_the_entry(tmp_path: Path) -> None:
+    path = tmp_path / "city.toml"
+    path.write_text('[[node]]\nid = "ok-air-1"\narea = "North"\n\n[[node]]\nid = "x"\n')
+    with pytest.raises(CityDescriptionError) as caught:
+        from_description(path)
+    assert caught.value.where == "node[1]" and str(path) in str(caught.value)

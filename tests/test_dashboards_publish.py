@@ -47,12 +47,16 @@ def test_publish_creates_then_changes_nothing(
     grafana: tuple[str, GrafanaState], run_commons: RunCommons, tmp_path: Path
 ) -> None:
     url, state = grafana
+    # A dashboard of ours that is no longer generated (its area lost its last node).
+    old = {"uid": "commons-area-gone", "title": "Gone", "tags": ["sensor-commons", "public"]}
+    state.dashboards[old["uid"]] = {"dashboard": {**old, "id": 99}, "folderUid": None, "version": 1}
     token = str(_token_file(tmp_path, EDITOR))
     first = run_commons("dashboards", "publish", "--url", url, "--token-file", token)
     assert first.returncode == 0, first.stderr
     generated = _generated()
-    assert set(state.dashboards) == set(generated)
-    assert all(d["folderUid"] == FOLDER_UID for d in state.dashboards.values())
+    assert set(state.dashboards) == {*generated, "commons-area-gone"}
+    assert "left alone commons-area-gone" in first.stdout
+    assert all(state.dashboards[uid]["folderUid"] == FOLDER_UID for uid in generated)
     public = {uid for uid, d in generated.items() if "public" in d["tags"]}  # type: ignore[operator]
     assert public == set(state.public) and "commons-operator" not in public
     for uid, config in state.public.items():

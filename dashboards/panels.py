@@ -13,6 +13,7 @@ from grafana_foundation_sdk.models.dashboard import (
     Threshold,
     ThresholdsMode,
 )
+from grafana_foundation_sdk.models.geomap import TooltipMode
 from grafana_foundation_sdk.models.text import TextMode
 
 from dashboards.influxql import Query, datasource
@@ -180,6 +181,7 @@ def map_panel(
         .controls(geomap.ControlsOptions().show_zoom(True).show_attribution(True))
         .basemap(common_b.MapLayerOptions().type("default").name("Basemap"))
         .layers([marker_layer(layer_name, field)])
+        .tooltip(geomap.TooltipOptions().mode(TooltipMode.DETAILS))
         .with_transformation(join_by_node("inner"))
         .height(12)
         .span(12)

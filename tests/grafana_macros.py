@@ -80,13 +80,16 @@ class Expansion:
     range_ms: int
     interval_ms: int
 
-    def apply(self, query: str) -> str:
+    def apply(self, query: str, now: int | None = None) -> str:
+        """The query as Grafana sends it; with ``now`` (UTC s), as it would have at that moment
+        (``now()`` pinned, so a snapshot of data gives the same answer whenever it is asked)."""
         time_filter = f"time >= now() - {format_interval(self.range_ms)} and time <= now()"
-        return (
+        text = (
             query.replace("$timeFilter", time_filter)
             .replace("$__interval_ms", str(self.interval_ms))
             .replace("$__interval", format_interval(self.interval_ms))
         )
+        return text if now is None else text.replace("now()", f"{now}s")
 
 
 def expansion(

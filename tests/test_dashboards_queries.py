@@ -2,7 +2,8 @@
 
 The dashboards are generated from the registry of the day's nodes (two neighbourhoods, air
 nodes running the firmware and noise nodes), the macros expanded as Grafana expands them
-(tests/grafana_macros.py), and each query must return what its panel shows: data, the fields
+(tests/grafana_macros.py) with ``now()`` at the moment the day was complete, and each query
+must return what its panel shows: data, the fields
 it names, and one series per node of the right kind and area where it splits by node.
 """
 
@@ -79,7 +80,7 @@ def test_every_panel_query_returns_its_series(cityday: CityDay, tmp_path: Path) 
         macros = expansion(dashboard, panel)
         for target in panel["targets"]:
             where = f"{name}: {panel['title']!r} {target['refId']}"
-            query = macros.apply(target["query"])
+            query = macros.apply(target["query"], cityday.end)
             assert "$" not in query, f"{where}: unexpanded macro in {query}"
             series = cityday.influx.series(query)
             assert series, f"{where}: no data for {query}"
@@ -112,7 +113,10 @@ def test_maps_join_location_and_reading_per_node(cityday: CityDay, tmp_path: Pat
             continue
         macros = expansion(dashboard, panel)
         located, reading = (
-            {s["tags"]["node"]: s for s in cityday.influx.series(macros.apply(t["query"]))}
+            {
+                s["tags"]["node"]: s
+                for s in cityday.influx.series(macros.apply(t["query"], cityday.end))
+            }
             for t in panel["targets"]
         )
         assert set(reading) <= set(located), name

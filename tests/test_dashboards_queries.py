@@ -3,8 +3,8 @@
 The dashboards are generated from the registry of the day's nodes (two neighbourhoods, air
 nodes running the firmware and noise nodes), the macros expanded as Grafana expands them
 (tests/grafana_macros.py) with ``now()`` at the moment the day was complete, and each query
-must return what its panel shows: data, the fields
-it names, and one series per node of the right kind and area where it splits by node.
+must return what its panel shows: data, the fields it names, and one series per node of the
+right kind and area where it splits by node.
 """
 
 from __future__ import annotations

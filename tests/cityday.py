@@ -31,7 +31,6 @@ from harness import COMMONS, Publisher, node_credentials, rows, running_gateway
 from commons.contract import Kind, topic_for
 from commons.home import StackInfo
 from commons.procs import wait_until
-from commons.sim.run import SUMMARY_FILE
 from ingest.dbinit import HOUR_S, hour_start, init_database, recompute_hours
 from ingest.influx import InfluxHTTP
 from ingest.registry import Location, Registry
@@ -163,6 +162,9 @@ def _simulate(home: Path, log: IO[str]) -> subprocess.Popen[str]:
 def cityday(
     stack: StackInfo, commons_home: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[CityDay]:
+    # Imported here: every test session imports this module (conftest.py), few need the simulator.
+    from commons.sim.run import SUMMARY_FILE
+
     workdir = tmp_path_factory.mktemp("cityday")
     registry = workdir / "registry.sqlite"
     _register(registry)

@@ -2,22 +2,17 @@
 
 An INMP441 on I2S (24-bit samples in 32-bit slots) feeds blocks of raw words to
 ``NoiseMeter.feed``; once per period (default 60 s) it returns a ``NoiseReading`` with
-LAeq, LAFmax, LAFmin, LA10, LA50 and LA90 in dB(A) and the ``clip`` / ``below_floor``
-flags. Audio is never stored or sent: only these levels leave the meter.
+LAeq, LAFmax, LAFmin, LA10, LA50 and LA90 in dB(A) and the ``clip`` / ``below_floor`` /
+``sensor_missing`` flags. Audio is never stored or sent: only these levels leave the meter.
 
     from noise.meter import NoiseConfig, NoiseMeter
-    from noise.source import I2SSource, SlotSource, check_slots, open_i2s
+    from noise.streams import SlotSource, check_slots
+    from noise.source import open_i2s
 
     config = NoiseConfig(rate=48000, period_s=60, sensitivity_dbfs=-26.0, offset_db=cal)
     stereo = open_i2s(0, sck=SCK, ws=WS, sd=SD, rate=48000, stereo=True)
     left, right = check_slots(stereo, bytearray(4096))   # bring-up: which slot talks
-    if left and not right:                                # as wired (L/R to GND)
-        stereo.deinit()
-        mic = I2SSource(open_i2s(0, sck=SCK, ws=WS, sd=SD, rate=48000))
-    elif right and not left:                              # swapped by this ESP-IDF
-        mic = SlotSource(stereo, 1, config.block)
-    else:  # silent, or both slots (L/R pin floating): report sensor_missing, no readings
-        ...
+    mic = SlotSource(stereo, 1 if right and not left else 0, config.block)
     meter = NoiseMeter(config)
     buf = bytearray(4 * config.block)                     # allocated once
     while True:                                           # its own task / thread
@@ -31,7 +26,11 @@ Modules: ``weighting`` (A-weighting design, plain bilinear transform, fixed poin
 weighting, LAFmax/LAFmin, energy sum, percentile histogram), ``meter`` (configuration,
 calibration, the period's results), ``task`` (the node's asyncio task and noise payload),
 ``record`` (a calibration recording to a WAV file),
-``source`` (``machine.I2S`` and stream sources, slot check), ``hostrun`` (the meter over
+``source`` (``machine.I2S``, the slot the node reads), ``streams`` (sources for tools and
+tests: a file, a blocking read, the slot check of one block), ``node`` (the node's
+``config.json`` section and bring-up: it reads the bus in stereo and keeps the slot that
+talks, since some ESP-IDF versions return zeros for a mono read or swap the slots),
+``hostrun`` (the meter over
 standard input, for ``commons noise analyze`` on the unix port).
 
 Sample rate: 48 kHz (44.1 kHz also supported). Plain-BLT A-weighting meets class 1 at

@@ -16,7 +16,7 @@ import sys
 from micropython import const
 
 from noise.meter import NoiseConfig, NoiseMeter, NoiseReading
-from noise.source import StreamSource
+from noise.streams import StreamSource
 
 TYPE_CHECKING = const(False)
 if TYPE_CHECKING:

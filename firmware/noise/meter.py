@@ -24,7 +24,9 @@ into dB; between readings ``feed`` allocates nothing.
 
 Flags: ``clip`` when any input sample reached full scale during the period, ``below_floor``
 when LAeq is within 6 dB of the INMP441's 33 dBA self-noise (a reading below 39 dBA is
-biased by more than 1 dB).
+biased by more than 1 dB), ``sensor_missing`` when even LAFmax lies 20 dB below that
+self-noise: a working microphone never reads that low, but a disconnected INMP441 (its SD
+line reads zeros) or a stuck data line (a constant word, removed by the DC blocker) does.
 
 The first half second after start is discarded (the microphone starts 85 ms after its
 clock; REFERENCE.md 8.5): it runs through the filters to settle them, and the last quarter
@@ -49,6 +51,7 @@ TAU_FAST_S = 0.125
 LEVEL_TICKS_PER_S = const(25)  # F samples for the percentiles: every 40 ms
 EIN_DBA = 33.0  # INMP441 equivalent input noise (datasheet)
 FLOOR_MARGIN_DB = 6.0  # bias above 1 dB when closer than this to the EIN
+MISSING_MARGIN_DB = 20.0  # LAFmax this far below the EIN: no microphone is talking
 HIST_MIN_DB = 0.0
 HIST_BINS_PER_DB = const(10)
 HIST_BINS = const(1400)  # 0 .. 140 dB
@@ -157,11 +160,13 @@ class NoiseReading:
         period: float,
         levels: tuple[float, float, float, float, float, float],
         clipped: int,
+        offset_db: float = 0.0,
     ) -> None:
         self.start_s = start_s
         self.period = period
         self.laeq, self.lafmax, self.lafmin, self.la10, self.la50, self.la90 = levels
         self.clipped = clipped  # input samples at full scale
+        self.offset_db = offset_db  # the unit's calibration offset, included in the levels
 
     @property
     def clip(self) -> bool:
@@ -171,8 +176,15 @@ class NoiseReading:
     def below_floor(self) -> bool:
         return self.laeq < EIN_DBA + FLOOR_MARGIN_DB
 
+    @property
+    def sensor_missing(self) -> bool:
+        """Silence no microphone makes: zeros, or a stuck value, for the whole period."""
+        return self.lafmax - self.offset_db < EIN_DBA - MISSING_MARGIN_DB
+
     def flags(self) -> list[str]:
         out = []
+        if self.sensor_missing:
+            out.append("sensor_missing")
         if self.clip:
             out.append("clip")
         if self.below_floor:
@@ -336,4 +348,4 @@ class NoiseMeter:
         )
         start = (self._start * self.size) / rate
         period = n * self.size / rate
-        return NoiseReading(start, period, levels, self._fs[fast.F_CLIP])
+        return NoiseReading(start, period, levels, self._fs[fast.F_CLIP], self.config.offset_db)

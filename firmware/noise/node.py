@@ -10,6 +10,19 @@ node already uses (load, parse, sampler), and the callers import it into a local
     noise_node.load()                                                 # at boot, preload
     nc = noise_node.parse(raw["noise"], config.ConfigError, config._pin)
     node.noise = noise_node.sampler(node, nc)                         # NoiseSampler task
+
+Bring-up (REFERENCE.md 1.6, 8.5): the INMP441 with L/R tied to GND talks in the left
+(WS low) slot, but some ESP-IDF versions return zeros for a mono read of the left slot or
+swap the slots. So the node reads the bus in stereo, always: after the microphone's
+start-up (the first half second is discarded) it looks at which slot talks and keeps that
+one (``source.SlotStream``, in place in the task's buffer). Silence in both slots (no
+microphone: its SD line reads zeros) leaves slot 0; the node measures on and the meter
+flags each reading ``sensor_missing`` until a microphone talks. Console line:
+
+    noise: I2S slots left=<span> right=<span>: reading slot <0|1>
+
+Stereo costs the DMA twice the bytes: the 16 KB DMA buffer holds 43 ms of frames at
+48 kHz, and the slot copy is one viper pass over each block.
 """
 
 import gc
@@ -88,7 +101,7 @@ def parse(
 
 
 def sampler(node: Node, nc: NoiseConfig) -> NoiseSampler:
-    """The meter on the INMP441 (mono ``machine.I2S`` read through ``asyncio.StreamReader``).
+    """The meter on the INMP441, read through ``asyncio.StreamReader`` (``open_mic``).
 
     Each finished period is written as a ``noise`` message into the node's ring (one seq
     counter with the air readings) and wakes the uplink; a console line reports it.
@@ -98,15 +111,23 @@ def sampler(node: Node, nc: NoiseConfig) -> NoiseSampler:
     import payload
 
     from noise.meter import NoiseMeter
-    from noise.source import open_i2s
+    from noise.source import ACTIVE_SPAN, SlotStream, open_i2s, slot_spans
     from noise.task import NoiseSampler, noise_message
 
     assert nc.i2s is not None and nc.sck is not None and nc.ws is not None
     assert nc.sd is not None
-    i2s = open_i2s(nc.i2s, nc.sck, nc.ws, nc.sd, nc.rate)
+    i2s = open_i2s(nc.i2s, nc.sck, nc.ws, nc.sd, nc.rate, True)
     gc.collect()
-    mtr = NoiseMeter(nc)
+    mtr = NoiseMeter(nc)  # its large buffers first, while the heap is in one piece
+    buf = bytearray(4 * NODE_BLOCK)
     gc.collect()
+    # Bring-up: discard the first half second (blocking reads), then see which slot talks.
+    skip = nc.rate  # words: half a second of stereo frames
+    while skip > 0:
+        skip -= (i2s.readinto(buf) or 0) >> 2
+    left, right = slot_spans(buf, i2s.readinto(buf) or 0)
+    slot = 1 if right >= ACTIVE_SPAN > left else 0
+    print(f"noise: I2S slots left={left} right={right}: reading slot {slot}")
     writer = payload.Writer()
     fw = node.cfg.fw
     state = [1 << 30, 0]  # lowest free heap after a collection, readings lost to flash
@@ -130,4 +151,4 @@ def sampler(node: Node, nc: NoiseConfig) -> NoiseSampler:
             f"heap_free={free} heap_min={state[0]}"
         )
 
-    return NoiseSampler(mtr, asyncio.StreamReader(i2s), sink)
+    return NoiseSampler(mtr, SlotStream(asyncio.StreamReader(i2s), slot), sink, buf)

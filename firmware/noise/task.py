@@ -7,10 +7,10 @@ into the same flash ring as the air readings and wakes the uplink). ``noise_mess
 writes payload v1 for ``commons/v1/<node_id>/noise`` into the node's preallocated
 ``payload.Writer``, as ``payload.air`` does for air readings.
 
-The meter needs every sample: the I2S DMA buffer (``source.DEFAULT_IBUF``, 85 ms at 48 kHz)
-must not overrun while other tasks hold the event loop, so no task may block it for longer
-than that. One feed of a 1024-word block takes about 3-4 ms of the ESP32
-(docs/noise-performance.md).
+The meter needs every sample: the I2S DMA buffer (``source.DEFAULT_IBUF``, 16 KB: 43 ms of
+the stereo frames the node reads at 48 kHz) must not overrun while other tasks hold the
+event loop, so no task may block it for longer than that. One feed of a 1024-word block
+takes about 3-4 ms of the ESP32 (docs/noise-performance.md).
 """
 
 import time
@@ -76,12 +76,17 @@ class NoiseSampler:
     """Owns the meter; ``run()`` is the task. ``heartbeat`` (ticks) shows it is alive."""
 
     def __init__(
-        self, meter: NoiseMeter, stream: AsyncReadable, sink: Callable[[NoiseReading], None]
+        self,
+        meter: NoiseMeter,
+        stream: AsyncReadable,
+        sink: Callable[[NoiseReading], None],
+        buf: bytearray | None = None,
     ) -> None:
         self.meter = meter
         self.stream = stream
         self.sink = sink
-        self.buf = bytearray(4 * meter.config.block)
+        # Words read per block: ``buf`` (4 * block bytes) when the caller already has one.
+        self.buf = buf if buf is not None else bytearray(4 * meter.config.block)
         self.heartbeat = time.ticks_ms()
         self.blocks = 0
         self.readings = 0

@@ -18,6 +18,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mprunner import MPY_CROSS
@@ -574,3 +575,52 @@ def test_air_and_noise_node_shares_seq_and_keeps_kinds_across_an_outage_and_rebo
     finally:
         recorder.stop()
         broker.stop()
+
+
+@pytest.mark.parametrize(
+    ("mic", "slot", "flags", "level"),
+    [
+        # L/R tied to VDD, or a driver that swaps the slots: the bring-up finds the right slot.
+        ({"hz": 1000, "db": 94.0, "slot": "right"}, 1, (), 94.0),
+        # A disconnected INMP441: its SD line reads zeros in both slots.
+        (None, 0, ("sensor_missing", "below_floor"), 0.0),
+        # A data line stuck at one value (-1: all ones): the DC blocker leaves silence.
+        ({"stuck": 0xFFFFFF}, 0, ("sensor_missing", "below_floor"), 0.0),
+    ],
+    ids=["right-slot", "no-microphone", "stuck-data-line"],
+)
+def test_noise_node_bring_up_checks_both_slots_and_flags_a_silent_microphone(
+    stack: StackInfo,
+    noise_node_path: list[Path],
+    nodes: list[NodeProcess],
+    tmp_path: Path,
+    mic: dict[str, Any] | None,
+    slot: int,
+    flags: tuple[str, ...],
+    level: float,
+    request: pytest.FixtureRequest,
+) -> None:
+    node_id = "esp32-" + request.node.callspec.id
+    accounts = stack_accounts(stack.mqtt, node_id)
+    recorder = _recorder(stack, node_id, "#", accounts.recorder)
+    try:
+        node = NodeProcess(tmp_path / "node", noise_node_path)
+        config = node_config(
+            stack.mqtt.port,
+            node_id=node_id,
+            broker=_login(accounts.node),
+            noise={"period_s": 1},
+            **NOISE_ONLY,
+        )
+        node.configure(config, {"pm": None, "bme280": None, "i2s": mic})
+        nodes.append(node.start())
+        wait_until(lambda: len(recorder.of_kind("noise")) >= 2, 60, "two noise readings")
+        bring_up = [x for x in node.lines() if x.startswith("noise: I2S slots")]
+        assert bring_up and bring_up[0].endswith(f"reading slot {slot}"), bring_up
+        now = time.time()
+        for message in recorder.of_kind("noise"):
+            reading = parse_message(message.topic, message.payload, now)
+            assert reading.flags == flags, reading
+            assert reading.values["laeq"] == pytest.approx(level, abs=0.5), reading
+    finally:
+        recorder.stop()

@@ -6,7 +6,8 @@ from array import array
 from fakes import heap_locked
 from noise import kernel, weighting
 from noise.meter import ConfigError, NoiseConfig, NoiseMeter
-from noise.source import StreamSource, check_slots, slot_spans
+from noise.source import slot_spans
+from noise.streams import StreamSource, check_slots
 
 
 def _words(samples):
@@ -238,7 +239,7 @@ def memory(args):
 
 def slot_source(args):
     """SlotSource keeps one slot of a stereo stream, as mono words."""
-    from noise.source import SlotSource
+    from noise.streams import SlotSource
 
     left = [i * 1000 for i in range(64)]
     right = [-(i * 7) for i in range(64)]

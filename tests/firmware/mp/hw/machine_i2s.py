@@ -11,11 +11,15 @@ from hwconf import HW
 class I2S(io.IOBase):
     """An INMP441 on I2S receiving: a steady tone, paced by the clock, as 32-bit words.
 
-    ``hw.json``'s ``"i2s": {"hz": 1000, "db": 94.0}`` (the defaults) is a ``hz`` tone of
-    ``db`` SPL for a -26 dBFS microphone; ``null`` is no microphone (silence). Only the
-    calls the node makes: the constructor, ``readinto`` and polling (``ioctl``), so
-    ``asyncio.StreamReader`` waits for the samples as it would for the DMA buffer. One
-    period of the tone is computed once (``rate // hz`` words: exact for 1 kHz at 48 kHz).
+    ``hw.json``'s ``"i2s": {"hz": 1000, "db": 94.0, "slot": "left"}`` (the defaults) is a
+    ``hz`` tone of ``db`` SPL for a -26 dBFS microphone talking in the ``slot`` its L/R pin
+    selects (or a driver that swaps the slots puts it in); the other slot reads zeros (the
+    INMP441 leaves SD undriven there). ``null`` is no microphone (silence); ``"stuck": n``
+    a data line stuck at the 24-bit value ``n`` in that slot. A mono read gives the left
+    slot. Until it is polled
+    (``ioctl``, as ``asyncio.StreamReader`` does) ``readinto`` blocks until the buffer is
+    full, as on the ESP32. One period of the tone is computed once (``rate // hz`` words:
+    exact for 1 kHz at 48 kHz).
     """
 
     RX = 0
@@ -28,23 +32,36 @@ class I2S(io.IOBase):
         conf = HW.get("i2s", {})
         hz = 1000
         peak = 0
+        slot = 0
+        stuck = 0
         if conf is not None:
+            stuck = conf.get("stuck", 0)
+            if stuck:
+                conf = {"db": -999.0, "slot": conf.get("slot")}
             hz = conf.get("hz", 1000)
             peak = 8388607 * 10 ** ((conf.get("db", 94.0) - 94.0 - 26.0) / 20)
+            slot = 1 if conf.get("slot") == "right" else 0
+            if format == 0 and slot:
+                peak = 0
+        stereo = format == 1
         n = rate // hz
-        self.words = bytearray(4 * n)
+        step = 8 if stereo else 4
+        self.words = bytearray(step * n)
+        at = 4 * slot if stereo else 0
         for i in range(n):
-            s = int(peak * math.sin(2 * math.pi * i / n)) & 0xFFFFFF
-            self.words[4 * i + 1] = s & 0xFF
-            self.words[4 * i + 2] = (s >> 8) & 0xFF
-            self.words[4 * i + 3] = s >> 16
+            s = (int(peak * math.sin(2 * math.pi * i / n)) + stuck) & 0xFFFFFF
+            self.words[step * i + at + 1] = s & 0xFF
+            self.words[step * i + at + 2] = (s >> 8) & 0xFF
+            self.words[step * i + at + 3] = s >> 16
         self.src = memoryview(self.words)
         self.rate = rate
-        self.cap = ibuf // 4
+        self.frame = step
+        self.cap = ibuf // step
         self.t0 = time.ticks_ms()
-        self.sent = 0  # words handed out
+        self.sent = 0  # frames handed out
         self.pos = 0  # byte offset in the tone's period
         self.overruns = 0
+        self.polled = False
         print(f"I2S bus={bus} rate={rate} bits={bits} format={format}")
 
     def _due(self):
@@ -57,12 +74,19 @@ class I2S(io.IOBase):
 
     def ioctl(self, req, arg):
         if req == 3:  # MP_STREAM_POLL: readable once a few ms of samples are there
+            self.polled = True
             return arg & 1 if self._due() >= 256 else 0
         return -1  # no file descriptor (MP_STREAM_GET_FILENO) or anything else
 
+    def deinit(self):
+        pass
+
     def readinto(self, buf):
-        words = min(len(buf) >> 2, self._due())
-        nbytes = words << 2
+        want = len(buf) // self.frame
+        while not self.polled and self._due() < want:
+            time.sleep_ms(1)
+        frames = min(want, self._due())
+        nbytes = frames * self.frame
         src = self.src
         size = len(src)
         pos = self.pos
@@ -74,5 +98,5 @@ class I2S(io.IOBase):
             done += k
             pos = (pos + k) % size
         self.pos = pos
-        self.sent += words
+        self.sent += frames
         return nbytes

@@ -8,6 +8,7 @@ files live in the repository's ``firmware/`` folder, the device's filesystem roo
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -54,11 +55,29 @@ def firmware_modules(root: Path = FIRMWARE_DIR) -> list[Path]:
     return sorted(p.relative_to(root) for p in root.rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def compile_module(source: Path, relative: Path, dest: Path) -> subprocess.CompletedProcess[str]:
+# mpy-cross -march for the unix port on this machine (machine code: @micropython.viper/native).
+_HOST_ARCH = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def host_arch() -> str | None:
+    """``-march`` for code that runs under the unix port here (None: unknown machine)."""
+    return _HOST_ARCH.get(platform.machine().lower())
+
+
+def has_machine_code(source: Path) -> bool:
+    """The file has ``@micropython.viper`` or ``native`` functions (mpy-cross needs -march)."""
+    text = source.read_text()
+    return "@micropython.viper" in text or "@micropython.native" in text
+
+
+def compile_module(
+    source: Path, relative: Path, dest: Path, march: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Compile one file with mpy-cross to ``dest`` (``relative`` names it in tracebacks)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
+    arch = [f"-march={march}"] if march else []
     return subprocess.run(
-        [str(mpy_cross_binary()), "-o", str(dest), "-s", str(relative), str(source)],
+        [str(mpy_cross_binary()), *arch, "-o", str(dest), "-s", str(relative), str(source)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -11,13 +11,24 @@ same objects take about twice the RAM (the drivers measure 38 KB here against ab
 on the ESP32): the node gets ``UNIX_WORD_FACTOR`` times the ESP32's heap. The emulation shares
 that heap, so ``EMULATION_HEAP_KB`` is added on top (tests/test_sim_emulation.py checks the
 emulation stays within it): what is left for the firmware is what an ESP32 leaves it.
+
+Modules with machine code (``@micropython.viper``: the noise meter's ``kernel`` and ``fast``,
+the emulated microphone) are compiled for this machine's architecture (``mpy-cross -march``),
+as the unix port runs them; ``make firmware`` compiles the same sources for the ESP32.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from commons.micropython import ESP32_HEAP, FIRMWARE_DIR, compile_module, firmware_modules
+from commons.micropython import (
+    ESP32_HEAP,
+    FIRMWARE_DIR,
+    compile_module,
+    firmware_modules,
+    has_machine_code,
+    host_arch,
+)
 
 SIM_DIR = Path(__file__).resolve().parent
 EMULATION_DIRS = (SIM_DIR / "mpy", SIM_DIR / "devices")
@@ -47,7 +58,10 @@ def _compile_tree(root: Path, dest: Path, required: bool, skip: tuple[str, ...] 
         out = dest / relative.with_suffix(".mpy")
         if out.exists() and out.stat().st_mtime >= source.stat().st_mtime:
             continue
-        result = compile_module(source, relative, out)
+        # Viper/native code (the noise meter, the emulated microphone) is compiled for this
+        # machine, as the unix port runs it.
+        march = host_arch() if has_machine_code(source) else None
+        result = compile_module(source, relative, out, march)
         if result.returncode != 0:
             out.unlink(missing_ok=True)
             if required:

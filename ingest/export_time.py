@@ -1,8 +1,8 @@
-"""Times in exports: instants are UTC inside, written in the export's time zone with an offset."""
+"""Times in exports: instants are UTC inside; RFC 3339 text with a ``Z`` for UTC."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -19,11 +19,5 @@ def iso_utc(moment: datetime) -> str:
     return moment.strftime(pattern)
 
 
+# Zone names that are UTC itself: their times are written with a ``Z``.
 UTC_NAMES = frozenset(("UTC", "Etc/UTC", "Z", "Etc/Zulu", "Zulu", "Universal", "Etc/Universal"))
-
-
-def iso_local(moment: datetime, tz: tzinfo) -> str:
-    """RFC 3339 in ``tz`` with its offset at that instant (``Z`` when the zone is UTC)."""
-    if str(tz) in UTC_NAMES:
-        return iso_utc(moment)
-    return as_utc(moment).astimezone(tz).isoformat()

@@ -116,7 +116,7 @@ def write_csv(
     for block in blocks:
         for row in block.rows:
             extra.check(row)
-            cells = [row.get(c) for c in columns]
+            cells: list[Any] = [row.get(c) for c in columns]
             cells[at_time] = as_text(cells[at_time])
             writer.writerow(cells)
             rows += 1
@@ -224,7 +224,7 @@ def write_geojson(
         separator = "\n"
         for row in _chain(first, block.rows):
             out.write(separator)
-            cells = [row.get(c) for c in names]
+            cells: list[Any] = [row.get(c) for c in names]
             cells[at_time] = as_text(cells[at_time])
             out.write(dump(cells))
             separator = ",\n"

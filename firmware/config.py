@@ -7,6 +7,7 @@ down; nothing reads the file again. A bad or missing value raises
 
     {
       "node_id": "esp32-a1b2c3",          optional: default from the Wi-Fi MAC
+      "uplink": "mqtt",                   or "serial": over the USB console (serial_uplink.py)
       "wifi": {"ssid": "...", "password": "...", "timeout_s": 20},
       "broker": {"host": "192.168.1.2", "port": 1883, "user": null, "password": null,
                  "tls": false, "keepalive_s": 60},
@@ -20,8 +21,8 @@ down; nothing reads the file again. A bad or missing value raises
       "watchdog_s": 120
     }
 
-Only ``wifi.ssid`` and ``broker.host`` are required; everything else has the
-default shown. Pins are the board's (hardware/air-node); ``pm.sensor`` is
+Only ``wifi.ssid`` and ``broker.host`` are required (neither with ``"uplink": "serial"``);
+everything else has the default shown. Pins are the board's (hardware/air-node); ``pm.sensor`` is
 "sds011", "pms5003" or "none".
 
 Node kinds: a ``noise`` section (checked by ``noise.meter.NoiseConfig.from_section``)
@@ -46,10 +47,12 @@ _PIN_MAX = const(39)  # ESP32 GPIO numbers 0..39
 _FLASH_PINS = (6, 7, 8, 9, 10, 11)  # wired to the SPI flash (REFERENCE 8.6)
 _INPUT_ONLY_LOW = const(34)  # GPIO34..39 are input only
 PM_SENSORS = ("sds011", "pms5003", "none")
+UPLINKS = ("mqtt", "serial")
 _NODE_ID_MAX = const(32)
 _WATCHDOG_MIN_S = const(10)
 _TOP_KEYS = (
     "node_id",
+    "uplink",
     "wifi",
     "broker",
     "ntp",
@@ -150,6 +153,7 @@ class Config:
 
     node_id: str
     fw: str
+    uplink: str  # "mqtt" or "serial"
     wifi_ssid: str
     wifi_password: str | None
     wifi_timeout_s: int
@@ -194,15 +198,22 @@ def parse(raw: object, mac: bytes) -> Config:
     c.node_id = node_id
     c.fw = FW_VERSION
 
+    uplink = raw.get("uplink", "mqtt")
+    if uplink not in UPLINKS:
+        raise ConfigError("uplink", repr(uplink) + " is not one of " + ", ".join(UPLINKS))
+    c.uplink = uplink
+    # Over USB serial neither Wi-Fi nor the broker is used: their sections may be left out.
+    serial = uplink == "serial"
+
     wifi = _section(raw, "wifi")
     _known(wifi, "wifi.", ("ssid", "password", "timeout_s"))
-    c.wifi_ssid = _str(wifi, "wifi.", "ssid", None, 32)
+    c.wifi_ssid = "" if serial and "ssid" not in wifi else _str(wifi, "wifi.", "ssid", None, 32)
     c.wifi_password = _opt_str(wifi, "wifi.", "password")
     c.wifi_timeout_s = _int(wifi, "wifi.", "timeout_s", 20, 1, 120)
 
     broker = _section(raw, "broker")
     _known(broker, "broker.", ("host", "port", "user", "password", "tls", "keepalive_s"))
-    c.broker_host = _str(broker, "broker.", "host", None)
+    c.broker_host = "" if serial and "host" not in broker else _str(broker, "broker.", "host", None)
     c.broker_port = _int(broker, "broker.", "port", 1883, 1, 65535)
     c.broker_user = _opt_str(broker, "broker.", "user")
     c.broker_password = _opt_str(broker, "broker.", "password")

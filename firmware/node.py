@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from config import Config
     from noise.task import NoiseSampler
     from sampler import Sampler
+    from serial_uplink import SerialUplink
 
 _HOURS_FILE = "pm_hours"
 _SUPERVISE_MS = const(1000)
@@ -94,7 +95,14 @@ class Node:
             self.sampler = sampler.Sampler(
                 cfg, self.ring, self.clock, self.ready, _read_int(self.hours_path)
             )
-        self.uplink = Uplink(cfg, self.ring, self.clock, wlan, self.ready, self)
+        self.uplink: Uplink | SerialUplink
+        if cfg.uplink == "serial":
+            # Loaded only here: an MQTT node keeps its RAM.
+            import serial_uplink
+
+            self.uplink = serial_uplink.SerialUplink(cfg, self.ring, self.clock, self)
+        else:
+            self.uplink = Uplink(cfg, self.ring, self.clock, wlan, self.ready, self)
         self.wdt: machine.WDT | None = None
         self.feeds = 0
         self._status = payload.Status()

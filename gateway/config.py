@@ -8,7 +8,7 @@ from pathlib import Path
 
 from commons.home import Account, StackNotFoundError, commons_home, load_stack
 from commons.settings import ConfigError, Section, load_toml
-from gateway.serial_config import SERIAL_KEYS, SerialSensorSettings, parse_serial
+from gateway.serial_config import SERIAL_KEYS, SerialSettings, parse_serial
 
 KNOWN_KEYS = {
     "gateway": {
@@ -81,7 +81,7 @@ class GatewaySettings:
     mqtt: MqttSettings
     influx: InfluxSettings
     source: Path | None
-    serial: tuple[SerialSensorSettings, ...] = ()
+    serial: tuple[SerialSettings, ...] = ()
 
     @classmethod
     def load(cls, path: Path | None = None) -> GatewaySettings:

@@ -1,4 +1,4 @@
-"""``[[serial]]`` tables of the gateway TOML: PM sensors on the gateway's own serial ports.
+"""``[[serial]]`` tables of the gateway TOML: PM sensors and nodes on the gateway's serial ports.
 
 ::
 
@@ -9,6 +9,12 @@
     interval = 60              # seconds per reading (trimmed mean of the 1 Hz frames)
     warmup = 15                # seconds after (re)connecting whose frames are flagged warmup
     baudrate = 9600
+
+    [[serial]]                 # a Sensor Commons node in USB-serial mode ("uplink": "serial")
+    port = "/dev/serial/by-id/usb-Silicon_Labs_CP2102_USB_to_UART-if00-port0"
+    sensor = "node"
+    node = "esp32-a1b2c3"      # the only node id the port accepts messages for
+    baudrate = 115200          # the ESP32 console's
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ SERIAL_KEYS = {"port", "sensor", "node", "interval", "warmup", "baudrate"}
 DEFAULT_WARMUP_S = {SensorModel.SDS011: 15.0, SensorModel.PMS5003: 30.0}
 DEFAULT_INTERVAL_S = 60
 DEFAULT_BAUDRATE = 9600  # both sensors: 9600 8N1
+NODE_DEVICE = "node"  # ``sensor`` value of a node in USB-serial mode (gateway/serial_nodes.py)
+NODE_BAUDRATE = 115200  # MicroPython's console on the ESP32
+NODE_KEYS = {"port", "sensor", "node", "baudrate"}
 
 
 @dataclass(frozen=True)
@@ -40,11 +49,21 @@ class SerialSensorSettings:
     baudrate: int
 
 
-def parse_serial(tables: Any, path: Path | None) -> tuple[SerialSensorSettings, ...]:
+@dataclass(frozen=True)
+class SerialNodeSettings:
+    port: Path
+    node: str
+    baudrate: int
+
+
+SerialSettings = SerialSensorSettings | SerialNodeSettings
+
+
+def parse_serial(tables: Any, path: Path | None) -> tuple[SerialSettings, ...]:
     """The ``[[serial]]`` array of tables; errors name the file and ``serial[i].key``."""
     if not isinstance(tables, list):
         raise ConfigError(path, "serial", "expected an array of tables ([[serial]])")
-    sensors: list[SerialSensorSettings] = []
+    sensors: list[SerialSettings] = []
     for index, table in enumerate(tables):
         where = f"serial[{index}]"
         if not isinstance(table, dict):
@@ -60,6 +79,9 @@ def parse_serial(tables: Any, path: Path | None) -> tuple[SerialSensorSettings, 
         if not port:
             raise ConfigError(path, f"{where}.port", "must name a serial device")
         sensor_name = section.get("sensor", str, "")
+        if sensor_name == NODE_DEVICE:
+            _add(sensors, _node_settings(table, section, path, where), path, where)
+            continue
         try:
             sensor = SensorModel(sensor_name)
         except ValueError:
@@ -67,9 +89,7 @@ def parse_serial(tables: Any, path: Path | None) -> tuple[SerialSensorSettings, 
             raise ConfigError(
                 path, f"{where}.sensor", f"{sensor_name!r} is not one of {names}"
             ) from None
-        node = section.get("node", str, "")
-        if node == GATEWAY_SEGMENT or not NODE_ID_PATTERN.match(node):
-            raise ConfigError(path, f"{where}.node", f"{node!r} is not a node id [a-z0-9-]{{3,32}}")
+        node = _node_id(section, path, where)
         warmup = section.get("warmup", float, DEFAULT_WARMUP_S[sensor])
         if warmup < 0:
             raise ConfigError(path, f"{where}.warmup", f"must not be negative, got {warmup!r}")
@@ -81,10 +101,40 @@ def parse_serial(tables: Any, path: Path | None) -> tuple[SerialSensorSettings, 
             warmup=warmup,
             baudrate=section.positive("baudrate", int, DEFAULT_BAUDRATE),
         )
-        for other in sensors:
-            if other.node == settings.node:
-                raise ConfigError(path, f"{where}.node", f"{node!r} is already used by a sensor")
-            if other.port == settings.port:
-                raise ConfigError(path, f"{where}.port", f"{port!r} is already used by a sensor")
-        sensors.append(settings)
+        _add(sensors, settings, path, where)
     return tuple(sensors)
+
+
+def _node_id(section: Section, path: Path | None, where: str) -> str:
+    node = section.get("node", str, "")
+    if node == GATEWAY_SEGMENT or not NODE_ID_PATTERN.match(node):
+        raise ConfigError(path, f"{where}.node", f"{node!r} is not a node id [a-z0-9-]{{3,32}}")
+    return node
+
+
+def _node_settings(
+    table: dict[str, Any], section: Section, path: Path | None, where: str
+) -> SerialNodeSettings:
+    for name in table:
+        if name not in NODE_KEYS:
+            raise ConfigError(path, f"{where}.{name}", f"not used for sensor = {NODE_DEVICE!r}")
+    return SerialNodeSettings(
+        port=Path(section.get("port", str, "")).expanduser(),
+        node=_node_id(section, path, where),
+        baudrate=section.positive("baudrate", int, NODE_BAUDRATE),
+    )
+
+
+def _add(
+    sensors: list[SerialSettings], settings: SerialSettings, path: Path | None, where: str
+) -> None:
+    for other in sensors:
+        if other.node == settings.node:
+            raise ConfigError(
+                path, f"{where}.node", f"{settings.node!r} is already used by a sensor"
+            )
+        if other.port == settings.port:
+            raise ConfigError(
+                path, f"{where}.port", f"{str(settings.port)!r} is already used by a sensor"
+            )
+    sensors.append(settings)

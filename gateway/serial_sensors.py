@@ -37,6 +37,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import serial
 
@@ -44,8 +45,11 @@ from commons import __version__
 from commons.contract import Flag, Kind, topic_for
 from gateway.backoff import Backoff
 from gateway.queue import DurableQueue, Message, QueueFullError
-from gateway.serial_config import SerialSensorSettings
+from gateway.serial_config import SerialNodeSettings, SerialSensorSettings, SerialSettings
 from gateway.serial_frames import START_COMMANDS, FrameParser, PmFrame, SensorModel
+
+if TYPE_CHECKING:
+    from gateway.serial_nodes import SerialNodeReader
 
 log = logging.getLogger(__name__)
 
@@ -335,25 +339,29 @@ class SerialSensorReader:
 
 
 class SerialSensors:
-    """The gateway's serial readers: one thread and one queue connection each."""
+    """The gateway's serial readers: one thread and one queue connection each.
+
+    PM sensors are read here; nodes in USB-serial mode by gateway/serial_nodes.py.
+    """
 
     def __init__(
         self,
-        sensors: Sequence[SerialSensorSettings],
+        sensors: Sequence[SerialSettings],
         queue_path: Path,
         queue_max_bytes: int | None,
         on_commit: Callable[[], None],
     ) -> None:
         self._stop = threading.Event()
-        self.readers = [
-            SerialSensorReader(
-                s,
-                DurableQueue(queue_path, queue_max_bytes),
-                queue_path.parent / "serial" / f"{s.node}.seq",
-                on_commit,
-            )
-            for s in sensors
-        ]
+        self.readers: list[SerialSensorReader | SerialNodeReader] = []
+        for s in sensors:
+            queue = DurableQueue(queue_path, queue_max_bytes)
+            if isinstance(s, SerialNodeSettings):
+                from gateway.serial_nodes import SerialNodeReader
+
+                self.readers.append(SerialNodeReader(s, queue, on_commit))
+            else:
+                seq_path = queue_path.parent / "serial" / f"{s.node}.seq"
+                self.readers.append(SerialSensorReader(s, queue, seq_path, on_commit))
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -378,8 +386,10 @@ class SerialSensors:
         totals = dict.fromkeys(STATUS_TOTALS, 0)
         for reader in self.readers:
             numbers = reader.numbers()
-            for name in STATUS_TOTALS:
-                totals[name] += numbers[name]
+            for name, value in numbers.items():
+                # A node's port adds its own counters (rejected lines by reason, …).
+                if name in totals or not isinstance(reader, SerialSensorReader):
+                    totals[name] = totals.get(name, 0) + value
         return {f"serial_{name}": value for name, value in totals.items()}
 
     def stop(self) -> None:

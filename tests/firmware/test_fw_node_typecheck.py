@@ -21,6 +21,7 @@ NODE_MODULES = (
     "mqtt.py",
     "sampler.py",
     "uplink.py",
+    "serial_uplink.py",
 )
 
 

@@ -28,6 +28,10 @@ ADC2_PINS = frozenset((0, 2, 4, 12, 13, 14, 15, 25, 26, 27))  # unusable with Wi
 PSRAM_PINS = frozenset((16, 17))  # used by the PSRAM of WROVER modules
 UART_SENSORS = ("sds011", "pms5003")
 I2C_SENSORS = ("bme280",)
+I2S_SENSORS = ("inmp441",)
+# The INMP441's L/R pin: to GND it talks in the left (WS low) slot, to 3V3 in the right one
+# (REFERENCE §8.5); floating, its readings fluctuate.
+I2S_LR = ("gnd", "3v3")
 I2C_ADDRESSES = {"bme280": (0x76, 0x77)}
 
 
@@ -74,6 +78,24 @@ class I2cBus:
 
 
 @dataclass(frozen=True)
+class I2sPart:
+    """A microphone on an I2S bus: the ESP32 drives SCK and WS, the microphone drives SD."""
+
+    name: str
+    bus: int
+    sensor: str
+    sck: int
+    ws: int
+    sd: int
+    lr: str  # where its L/R pin is tied: "gnd" (left slot) or "3v3" (right slot)
+    supply: str
+
+    @property
+    def slot(self) -> str:
+        return "left" if self.lr == "gnd" else "right"
+
+
+@dataclass(frozen=True)
 class GpioPart:
     name: str
     pin: int
@@ -89,9 +111,13 @@ class Board:
     i2c: tuple[I2cBus, ...] = ()
     gpio: tuple[GpioPart, ...] = ()
     source: str = field(default="board.toml", compare=False)
+    i2s: tuple[I2sPart, ...] = ()
 
     def uart(self, name: str) -> UartPart | None:
         return next((u for u in self.uarts if u.name == name), None)
+
+    def microphone(self) -> I2sPart | None:
+        return self.i2s[0] if self.i2s else None
 
     def i2c_device(self, sensor: str) -> tuple[I2cBus, I2cDevice] | None:
         for bus in self.i2c:
@@ -214,6 +240,26 @@ def parse_board(raw: dict[str, Any], source: str = "board.toml") -> Board:
                 devices=tuple(devices),
             )
         )
+    mics = []
+    for part, section in _table(raw, "i2s", source).items():
+        path = f"i2s.{part}"
+        bus = _int(section, "bus", f"{path}.bus", source, 0)
+        if bus not in (0, 1):
+            raise BoardError(source, f"{path}.bus", f"I2S{bus}: the ESP32 has I2S0 and I2S1")
+        mics.append(
+            I2sPart(
+                name=part,
+                bus=bus,
+                sensor=_choice(section, "sensor", f"{path}.sensor", source, I2S_SENSORS),
+                sck=check.pin(f"{path}.sck", section.get("sck"), output=True, driven=False),
+                ws=check.pin(f"{path}.ws", section.get("ws"), output=True, driven=False),
+                sd=check.pin(f"{path}.sd", section.get("sd"), output=False, driven=True),
+                lr=_choice(section, "lr", f"{path}.lr", source, I2S_LR),
+                supply=str(section.get("supply", "3V3")),
+            )
+        )
+    if len(mics) > 1:
+        raise BoardError(source, "i2s", "one microphone per node (the firmware reads one)")
     gpio = []
     for part, section in _table(raw, "gpio", source).items():
         path = f"gpio.{part}"
@@ -226,7 +272,7 @@ def parse_board(raw: dict[str, Any], source: str = "board.toml") -> Board:
             analog=mode == "adc",
         )
         gpio.append(GpioPart(part, pin, mode))
-    return Board(name, module, wifi, tuple(uarts), tuple(buses), tuple(gpio), source)
+    return Board(name, module, wifi, tuple(uarts), tuple(buses), tuple(gpio), source, tuple(mics))
 
 
 def load_board(path: Path) -> Board:
@@ -240,11 +286,18 @@ def board_path(kind: str) -> Path:
 
 
 def config_sections(board: Board, pm_sensor: str | None = None) -> dict[str, Any]:
-    """The pin-carrying sections of the firmware's ``config.json`` (firmware/config.py)."""
+    """The pin-carrying sections of the firmware's ``config.json`` (firmware/config.py).
+
+    A board without a PM sensor or BME280 says so (``"sensor": "none"``, ``"enabled":
+    false``): the firmware's defaults assume both. A microphone gives the ``noise``
+    section's bus and pins.
+    """
     out: dict[str, Any] = {}
     pm = board.uart("pm")
     if pm is not None:
         out["pm"] = {"sensor": pm_sensor or pm.sensor, "uart": pm.bus, "tx": pm.tx, "rx": pm.rx}
+    elif board.i2s:
+        out["pm"] = {"sensor": "none"}
     found = board.i2c_device("bme280")
     if found is not None:
         bus, dev = found
@@ -255,4 +308,9 @@ def config_sections(board: Board, pm_sensor: str | None = None) -> dict[str, Any
             "sda": bus.sda,
             "address": dev.address,
         }
+    elif board.i2s:
+        out["bme280"] = {"enabled": False}
+    mic = board.microphone()
+    if mic is not None:
+        out["noise"] = {"i2s": mic.bus, "sck": mic.sck, "ws": mic.ws, "sd": mic.sd}
     return out

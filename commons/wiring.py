@@ -24,17 +24,22 @@ TX = "#2ca02c"
 RX = "#1f77b4"
 SDA = "#9467bd"
 SCL = "#8c564b"
+I2S_SCK = "#e377c2"
+I2S_WS = "#17becf"
+I2S_SD = "#bcbd22"
 
 # Connector pins of each part, in the order printed on it (datasheets; REFERENCE §8).
 PART_PINS = {
     "sds011": ("5V", "GND", "RXD", "TXD"),
     "pms5003": ("VCC", "GND", "RXD", "TXD"),
     "bme280": ("VIN", "GND", "SCL", "SDA"),
+    "inmp441": ("VDD", "GND", "SCK", "WS", "SD", "L/R"),
 }
 PART_TITLES = {
     "sds011": "Nova SDS011 (PM2.5/PM10)",
     "pms5003": "Plantower PMS5003 (PM1/2.5/10)",
     "bme280": "Bosch BME280 breakout (T/RH/p)",
+    "inmp441": "INMP441 I2S microphone",
 }
 
 
@@ -69,6 +74,18 @@ def wires(board: Board) -> list[Wire]:
                 Wire(f"GPIO{bus.sda}", dev.sensor, sda, SDA,
                      f"I2C{bus.bus} data (address {dev.address:#04x})"),
             ]  # fmt: skip
+    for mic in board.i2s:
+        vdd, gnd, sck, ws, sd, lr = PART_PINS[mic.sensor]
+        lr_pin = "GND" if mic.lr == "gnd" else "3V3"
+        out += [
+            Wire("3V3", mic.sensor, vdd, POWER_3V3, "3.3 V supply (never 5 V)"),
+            Wire("GND", mic.sensor, gnd, GROUND, "ground"),
+            Wire(f"GPIO{mic.sck}", mic.sensor, sck, I2S_SCK, f"I2S{mic.bus} bit clock"),
+            Wire(f"GPIO{mic.ws}", mic.sensor, ws, I2S_WS, f"I2S{mic.bus} word select"),
+            Wire(f"GPIO{mic.sd}", mic.sensor, sd, I2S_SD, f"I2S{mic.bus} data <- microphone"),
+            Wire(lr_pin, mic.sensor, lr, GROUND if lr_pin == "GND" else POWER_3V3,
+                 f"{mic.slot} slot (tie it, never leave it floating)"),
+        ]  # fmt: skip
     return out
 
 
@@ -159,6 +176,11 @@ def svg(board: Board) -> str:
         ("5 V", POWER_5V), ("3.3 V", POWER_3V3), ("GND", GROUND), ("TX", TX), ("RX", RX),
         ("SDA", SDA), ("SCL", SCL),
     ]  # fmt: skip
+    if board.i2s:  # a microphone's board: its own wires, not the serial and I2C ones
+        legend = [
+            ("3.3 V", POWER_3V3), ("GND", GROUND), ("SCK", I2S_SCK), ("WS", I2S_WS),
+            ("SD", I2S_SD),
+        ]  # fmt: skip
     for i, (name, colour) in enumerate(legend):
         lx = 40 + i * 110
         out.append(
@@ -166,10 +188,16 @@ def svg(board: Board) -> str:
             f'stroke="{colour}" stroke-width="3"/>'
         )
         out.append(f'<text x="{lx + 36}" y="{legend_y + 4}">{escape(name)}</text>')
-    out.append(
-        f'<text x="40" y="{legend_y + 34}" fill="#555">Cross TX and RX: the ESP32 transmits on '
-        "its TX pin into the sensor's RXD, and listens on RX to the sensor's TXD.</text>"
-    )
+    if board.uarts:
+        out.append(
+            f'<text x="40" y="{legend_y + 34}" fill="#555">Cross TX and RX: the ESP32 transmits '
+            "on its TX pin into the sensor's RXD, and listens on RX to the sensor's TXD.</text>"
+        )
+    if board.i2s:
+        out.append(
+            f'<text x="40" y="{legend_y + 34}" fill="#555">Short wires (under 20 cm): SCK runs '
+            "at 3 MHz. L/R picks the microphone's slot; the firmware checks both.</text>"
+        )
     out.append("</svg>")
     return "\n".join(out) + "\n"
 

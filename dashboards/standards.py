@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ingest import indicators as ind
+from ingest.indicators.air import AQI_BREAKPOINTS
+
 
 @dataclass(frozen=True)
 class Band:
@@ -15,22 +18,20 @@ class Band:
 
 
 # US EPA AQI, PM2.5 24-h breakpoints of the 2024 revision (TAD EPA-454/B-24-002, May 2024;
-# REFERENCE.md §3.3). Concentrations are truncated to 0.1 µg/m³ before banding, so a band starts
-# at its lower breakpoint (9.1, 35.5, ...) and a value of 9.05 is still "Good". Colours are the
-# EPA's (green, yellow, orange, red, purple, maroon).
-AQI_PM25_2024 = (
-    Band(None, "Good", "green"),
-    Band(9.1, "Moderate", "yellow"),
-    Band(35.5, "Unhealthy for sensitive groups", "orange"),
-    Band(55.5, "Unhealthy", "red"),
-    Band(125.5, "Very unhealthy", "purple"),
-    Band(225.5, "Hazardous", "#7e0023"),
+# REFERENCE.md §3.3) with AirNow's colours, from ingest.indicators. Concentrations are truncated
+# to 0.1 µg/m³ before banding, so a band starts at its lower breakpoint (9.1, 35.5, ...) and a
+# value of 9.05 is still "Good".
+AQI_PM25_2024 = tuple(
+    Band(None if i == 0 else float(low), category.name, category.colour)
+    for i, (category, (low, _high)) in enumerate(
+        zip(ind.AQI_CATEGORIES, AQI_BREAKPOINTS[ind.Pollutant.PM2_5], strict=True)
+    )
 )
 
 # WHO Global Air Quality Guidelines 2021, 24-hour guideline levels (AQG) in µg/m³
 # (REFERENCE.md §3.1). They apply to a day's mean, 99th percentile.
-WHO_2021_PM25_24H = 15.0
-WHO_2021_PM10_24H = 45.0
+WHO_2021_PM25_24H = ind.WHO_2021_PM25_24H.value
+WHO_2021_PM10_24H = ind.WHO_2021_PM10_24H.value
 
 # Noise colours for the map: the EU Environmental Noise Directive's reporting bands for Lden
 # (Annex VI, REFERENCE.md §2.1: 55-59, 60-64, 65-69, 70-74, >=75 dB). A short LAeq is not

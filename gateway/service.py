@@ -14,15 +14,14 @@ import multiprocessing
 import os
 import shutil
 import signal
-import threading
 import time
-from types import FrameType
 from typing import Any
 
 from gateway.config import GatewaySettings
 from gateway.ingress import Ingress
 from gateway.queue import DurableQueue
 from gateway.serial_sensors import SerialSensors
+from gateway.stopflag import StopFlag
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,8 @@ class Gateway:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self.started = time.time()
-        self.stop_event = threading.Event()
+        # Set by SIGTERM/SIGINT or when the uplink process is gone (see gateway/stopflag.py).
+        self.stop_event = StopFlag()
         # Forked before the queue, the MQTT client or any thread exists, so the uplink
         # inherits nothing it must not share; fork also starts no resource-tracker process.
         context = multiprocessing.get_context("fork")
@@ -120,6 +120,8 @@ class Gateway:
             self.serial.start()
             self.ingress.run(self.stop_event, self._tick)
         finally:
+            if self.stop_event.signum is not None:
+                log.info("stopping on signal %d", self.stop_event.signum)
             self.serial.stop()
             self._uplink_stop.set()
             self._wake.set()
@@ -129,10 +131,7 @@ class Gateway:
                 self._uplink.join()
             self.queue.close()
 
-    def request_stop(self, signum: int, frame: FrameType | None) -> None:
-        log.info("stopping on signal %d", signum)
-        self.stop_event.set()
-
     def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, self.request_stop)
-        signal.signal(signal.SIGINT, self.request_stop)
+        # The handler only sets a flag: it may interrupt code holding any lock.
+        signal.signal(signal.SIGTERM, self.stop_event.on_signal)
+        signal.signal(signal.SIGINT, self.stop_event.on_signal)

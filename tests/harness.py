@@ -215,7 +215,8 @@ class GatewayProcess:
     def queue_path(self) -> Path:
         return self.workdir / "data" / "queue.sqlite"
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
+        """Start the gateway; unless ``wait`` is false, return once it has subscribed."""
         self._log_offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
@@ -224,6 +225,8 @@ class GatewayProcess:
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "COMMONS_HOME": str(self.stack.home)},
             )
+        if not wait:
+            return
         wait_until(
             lambda: "subscribed to" in self.log_text() or self._exited(),
             READY_TIMEOUT_S,

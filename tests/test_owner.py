@@ -7,6 +7,7 @@ hourly means in ``forever`` computed by the same statements the continuous queri
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from exportscene import END, EXACT, START, Scene, make_scene, stored
 from harness import RunCommons, admin
 
 from commons import access
-from commons.home import StackInfo, load_stack
+from commons.home import STACK_FILE, StackInfo, load_stack
 from gateway.nodes import NodeAdmin
 from ingest.dbinit import recompute_hours
 from ingest.influx import InfluxHTTP
@@ -144,3 +145,22 @@ def test_node_forget_of_an_unregistered_node_with_data(
     assert "not registered" in done.stdout
     assert _points_everywhere(influx, scene.unregistered) == {}
     assert stored(influx, "air", scene.south)
+
+
+def test_node_forget_without_the_broker_says_credentials_were_not_revoked(
+    run_commons: RunCommons, scene: Scene, influx: InfluxHTTP
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    description = json.loads((scene.home / STACK_FILE).read_text())
+    description["mqtt"]["port"] = closed_port
+    (scene.home / STACK_FILE).write_text(json.dumps(description))
+    done = run_commons("node", "forget", scene.noise, "--yes", home=scene.home)
+    assert done.returncode == 0, done.stderr
+    assert "credentials NOT revoked" in done.stdout
+    assert f"127.0.0.1:{closed_port}" in done.stderr
+    assert _points_everywhere(influx, scene.noise) == {}
+    with scene.registry() as registry:
+        assert scene.noise not in {n.id for n in registry.nodes()}
+    assert _points_everywhere(influx, scene.air)

@@ -5,8 +5,14 @@ Same scene as ``test_export.py``: this module's own database and ``$COMMONS_HOME
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
+import os
+import pty
+import struct
+import subprocess
+import termios
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,7 +21,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from exportscene import END, EXACT, START, Scene, make_scene, stored
-from harness import RunCommons
+from harness import CLI_TIMEOUT_S, COMMONS, RunCommons
 
 from commons import __version__
 from commons.home import StackInfo
@@ -239,3 +245,35 @@ def test_cli_db_init(run_commons: RunCommons, scene: Scene) -> None:
     done = run_commons("db", "init", "--raw-retention", "ten days", home=scene.home)
     assert done.returncode == 2
     assert "--raw-retention" in done.stderr
+
+
+@pytest.mark.integration
+def test_progress_bar_on_a_terminal_only(
+    run_commons: RunCommons, scene: Scene, influx: InfluxHTTP, tmp_path: Path
+) -> None:
+    args = ("export", "--start", START_ISO, "--end", END_ISO, "--area", scene.north)
+    done = run_commons(*args, "--out", str(tmp_path / "plain.csv"), home=scene.home)
+    assert done.returncode == 0 and "readings/s" not in done.stderr and "%|" not in done.stderr
+
+    leader, follower = pty.openpty()
+    # A terminal of 24 rows and 100 columns (a new pty has none, and the bar fits its width).
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    env = {**os.environ, "COMMONS_HOME": str(scene.home)}
+    command = [str(COMMONS), *args, "--out", str(tmp_path / "tty.csv")]
+    with subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=follower, env=env) as proc:
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                piece = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal's other side is closed
+                break
+            if not piece:
+                break
+            seen += piece
+        assert proc.wait(CLI_TIMEOUT_S) == 0, seen
+    os.close(leader)
+    text = seen.decode("utf-8", "replace")
+    north = [("air", scene.air), ("noise", scene.noise), ("air", scene.unregistered)]
+    total = sum(len(stored(influx, m, node)) for m, node in north)
+    assert "100%|" in text and f"{total}/{total}" in text

@@ -338,3 +338,16 @@ def test_writer_consumes_an_iterator_once(tmp_path: Path) -> None:
     assert written.rows == 3 and consumed == [0, 1, 2]
     assert next(blocks, None) is None
     assert all(str(loc.lat) not in out.getvalue() for loc in EXACT.values())
+
+
+def test_filters_are_quoted(influx: InfluxHTTP, scene: Scene, tmp_path: Path) -> None:
+    sneaky = "x' OR 'a'='a"
+    with pytest.raises(UnknownAreaError, match="x' OR"):
+        run(influx, scene, tmp_path / "q.csv", area=sneaky)
+    with pytest.raises(UnknownExportNodeError, match="x' OR"):
+        run(influx, scene, tmp_path / "q.csv", nodes=(sneaky,))
+    assert (
+        Selection(START, END, ("air",), (sneaky,))
+        .where()
+        .endswith("(\"node\" = 'x\\' OR \\'a\\'=\\'a')")
+    )

@@ -22,6 +22,8 @@ from harness import (
     Publisher,
     air_payload,
     influx_for,
+    influxdb_stopped,
+    node_credentials,
     rows,
     running_gateway,
     wait_for_count,
@@ -274,3 +276,87 @@ def test_hostile_payloads_at_volume_cost_no_valid_reading(stack: StackInfo, tmp_
     assert counters["rejected_write"] == 0
     assert counters["rejected_invalid"] <= sent
     assert counters["written"] >= sent
+
+
+# About two minutes: long enough for the uplink's backoff to reach its cap (30 s) several
+# times over and for a real backlog to build, short enough for the fault suite.
+LONG_OUTAGE_S = 120.0
+OUTAGE_NODES = 4
+OUTAGE_RATE = 10.0  # readings per second and node, published all through the outage
+
+
+def test_influxdb_stopped_for_minutes_while_nodes_keep_publishing(
+    stack: StackInfo, tmp_path: Path
+) -> None:
+    database = _database()
+    influx = influx_for(stack, database)
+    nodes = [f"lo-{i}" for i in range(OUTAGE_NODES)]
+    t0 = int(time.time()) - 8 * 3600
+    sent = [0] * OUTAGE_NODES
+    stop = threading.Event()
+
+    def publish(n: int, node: str) -> None:
+        # Each node its own login, publishing at a steady pace and waiting for its PUBACKs.
+        publisher = Publisher(stack, node_credentials(stack, node))
+        start = time.monotonic()
+        while not stop.is_set():
+            i = sent[n]
+            publisher.publish_json(f"commons/v1/{node}/air", air_payload(i, t0 + i, pm10=i))
+            sent[n] = i + 1
+            ahead = start + sent[n] / OUTAGE_RATE - time.monotonic()
+            if ahead > 0:
+                stop.wait(ahead)  # pacing, not synchronisation
+        publisher.close()
+
+    gateway = GatewayProcess(stack, tmp_path, database)
+    gateway.start()
+    threads = [
+        threading.Thread(target=publish, args=(n, node), name=f"publish-{node}")
+        for n, node in enumerate(nodes)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for_count(influx, "air", 50)  # flowing before the fault
+        with influxdb_stopped(stack):
+            outage_start = time.monotonic()
+            # Halfway through, the gateway is killed too: what it queued must survive that.
+            wait_until(
+                lambda: time.monotonic() - outage_start >= LONG_OUTAGE_S / 2,
+                LONG_OUTAGE_S,
+                "half the outage",
+                poll=0.5,
+            )
+            written_before_kill = gateway.counters()["written"]
+            gateway.kill()
+            gateway.start()
+            wait_until(
+                lambda: time.monotonic() - outage_start >= LONG_OUTAGE_S,
+                LONG_OUTAGE_S,
+                "the end of the outage",
+                poll=0.5,
+            )
+            counters = gateway.counters()
+            # Nothing was written meanwhile, and the uplink kept trying.
+            assert counters["written"] == written_before_kill
+            assert counters["retried"] >= 5
+            assert counters["queued"] >= 0.9 * LONG_OUTAGE_S * OUTAGE_RATE * OUTAGE_NODES
+        # Nodes keep publishing while the backlog drains, then stop.
+        wait_until(
+            lambda: gateway.counters()["queued"] < OUTAGE_RATE * OUTAGE_NODES,
+            90,
+            "the backlog to drain",
+            poll=0.5,
+        )
+    finally:
+        stop.set()
+        for thread in threads:
+            if thread.is_alive():
+                thread.join(60)
+    try:
+        total = sum(sent)
+        wait_for_count(influx, "air", total, timeout=90)
+    finally:
+        gateway.stop()
+    for n, node in enumerate(nodes):
+        assert _stored_seqs(influx, node) == list(range(sent[n])), node

@@ -300,19 +300,17 @@ def node_provision(node_id: str, port: str, config_path: Path | None, baudrate: 
     "--format",
     "fmt",
     type=click.Choice(["csv", "geojson", "parquet"]),
-    default="csv",
-    show_default=True,
+    default=None,
+    help="Default: from the --out suffix (.parquet, .geojson or .json), else csv.",
 )
-def node_export(node_id: str, out: str, fmt: str) -> None:
+def node_export(node_id: str, out: str, fmt: str | None) -> None:
     """Everything NODE_ID ever sent (air, noise, status; raw, first to last), for its owner."""
-    from ingest.cli import export_settings, run_export
+    from ingest.cli import export_settings, output_format, run_export
     from ingest.owner import node_export_request
     from ingest.registry import RegistryError
 
-    if fmt == "parquet" and out == "-":
-        raise click.BadParameter("parquet cannot go to standard output", param_hint="'--out'")
     try:
-        request = node_export_request(node_id, fmt)  # type: ignore[arg-type]
+        request = node_export_request(node_id, output_format(fmt, out))
     except RegistryError as exc:
         _fail(str(exc), EXIT_INVALID)
     run_export(request, export_settings(None, None, None), out)

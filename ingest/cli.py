@@ -151,10 +151,24 @@ FORMAT_OPTION = click.option(
     "--format",
     "fmt",
     type=click.Choice(["csv", "geojson", "parquet"]),
-    default="csv",
-    show_default=True,
-    help="csv (spreadsheets), geojson (GIS: one feature per node), parquet (analysts).",
+    default=None,
+    help="csv (spreadsheets), geojson (GIS: one feature per node), parquet (analysts); "
+    "default: from the --out suffix (.parquet, .geojson or .json), else csv.",
 )
+SUFFIX_FORMATS = {".parquet": "parquet", ".geojson": "geojson", ".json": "geojson"}
+
+
+def output_format(fmt: str | None, out: str) -> Format:
+    """The format asked for, or the one the output file's name says (exit 2 for Parquet to
+    standard output)."""
+    if fmt is None:
+        fmt = SUFFIX_FORMATS.get(Path(out).suffix.lower(), "csv") if out != "-" else "csv"
+    if fmt == "parquet" and out == "-":
+        raise click.BadParameter("parquet cannot go to standard output", param_hint="'--out'")
+    assert fmt in ("csv", "geojson", "parquet")
+    return fmt  # type: ignore[return-value]
+
+
 CONFIG_OPTION = click.option(
     "--config",
     "config",
@@ -239,7 +253,7 @@ def export(
     level: Level,
     indicators: bool,
     tz: ZoneInfo | None,
-    fmt: Format,
+    fmt: str | None,
     out: str,
     licence: str | None,
     config: Path | None,
@@ -262,15 +276,13 @@ def export(
             "indicators are computed from means: add --aggregate hourly or daily",
             param_hint="'--indicators'",
         )
-    if fmt == "parquet" and out == "-":
-        raise click.BadParameter("parquet cannot go to standard output", param_hint="'--out'")
     settings = export_settings(config, tz, licence)
     measurements = (measurement,) if measurement else READING_MEASUREMENTS
     try:
         selection = Selection(start, end, measurements, nodes, area, bbox)
     except SelectionError as exc:
         _fail(str(exc), 2)
-    request = ExportRequest(selection, fmt, level, indicators)
+    request = ExportRequest(selection, output_format(fmt, out), level, indicators)
     run_export(request, settings, out)
 
 

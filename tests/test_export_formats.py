@@ -169,6 +169,15 @@ def test_cli_exports_each_format_with_a_sidecar(
     daily = json.loads((tmp_path / "north.geojson").read_text())
     air = {f["id"]: f for f in daily["features"]}[scene.air]["properties"]["air"]
     assert "aqi" in air["columns"] and air["rows"][0][0] == "2024-03-30T00:00:00+01:00"
+    # Without --format, the suffix decides.
+    done = run_commons(
+        *("export", "--start", START_ISO, "--end", END_ISO, "--node", scene.south),
+        *("--out", str(tmp_path / "south.geojson")),
+        home=scene.home,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "(geojson, raw)" in done.stderr
+    assert json.loads((tmp_path / "south.geojson").read_text())["type"] == "FeatureCollection"
     hourly = pq.read_table(tmp_path / "north.parquet")
     assert str(hourly.schema.field("time").type) == "timestamp[ms, tz=Europe/Paris]"
     assert "nowcast_pm25" in hourly.column_names

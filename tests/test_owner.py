@@ -83,15 +83,9 @@ def test_node_export_hands_over_everything_the_node_sent(
     assert meta["measurements"] == ["air", "noise", "node_status"]
     assert meta["rows"] == len(frame)
 
+    # The format follows the file's suffix.
     done = run_commons(
-        "node",
-        "export",
-        scene.air,
-        "--out",
-        str(tmp_path / "mine.parquet"),
-        "--format",
-        "parquet",
-        home=scene.home,
+        "node", "export", scene.air, "--out", str(tmp_path / "mine.parquet"), home=scene.home
     )
     assert done.returncode == 0, done.stderr
     assert len(pd.read_parquet(tmp_path / "mine.parquet")) == len(frame)

@@ -176,7 +176,7 @@ class Pipeline:
 
     def blocks(self) -> Iterator[Block]:
         """Sorted by node, then measurement (in the selection's order), then time."""
-        for node in self.selection.resolved:
+        for node in self.selection.resolved or ():
             for measurement in self.selection.measurements:
                 yield Block(node, measurement, self.rows(node, measurement))
 

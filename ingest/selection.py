@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ingest.export_time import as_utc, iso_utc
@@ -105,26 +105,24 @@ class Selection:
     nodes: tuple[str, ...] = ()  # --node, repeated; empty: every node
     area: str | None = None
     bbox: BBox | None = None
-    resolved: tuple[ExportNode, ...] = field(default=(), compare=False)
+    # The nodes after the filters (:func:`resolve`); None until then.
+    resolved: tuple[ExportNode, ...] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if as_utc(self.start) >= as_utc(self.end):
             raise BadRangeError(self.start, self.end)
 
-    def where(self, node: str | None = None) -> str:
-        """The InfluxQL condition of this selection (for one node, or as the filters say)."""
+    def where(self) -> str:
+        """The InfluxQL condition of this selection: time range, nodes, area."""
         parts = [
             f"time >= {quote_string(iso_utc(self.start))}",
             f"time < {quote_string(iso_utc(self.end))}",
         ]
-        if node is not None:
-            parts.append(f"{quote_ident(TAG_NODE)} = {quote_string(node)}")
-        else:
-            ids = [n.id for n in self.resolved] if self.resolved else list(self.nodes)
-            if self.nodes or self.bbox is not None:
-                # No node left after the filters: a condition that holds for none.
-                either = " OR ".join(f"{quote_ident(TAG_NODE)} = {quote_string(i)}" for i in ids)
-                parts.append(f"({either or quote_ident(TAG_NODE) + ' = ' + quote_string('')})")
+        if self.nodes or self.bbox is not None:
+            ids = list(self.nodes) if self.resolved is None else [n.id for n in self.resolved]
+            # No node left after the filters: a condition that holds for none.
+            either = " OR ".join(f"{quote_ident(TAG_NODE)} = {quote_string(i)}" for i in ids)
+            parts.append(f"({either or quote_ident(TAG_NODE) + ' = ' + quote_string('')})")
         if self.area is not None:
             parts.append(f"{quote_ident(TAG_AREA)} = {quote_string(self.area)}")
         return " AND ".join(parts)
@@ -187,12 +185,4 @@ def resolve(selection: Selection, influx: InfluxHTTP, registry: Registry | None)
         if selection.bbox is not None and (public is None or not selection.bbox.holds(public)):
             continue
         chosen.append(ExportNode(node_id, public, entry.interval if entry else None))
-    return Selection(
-        start=selection.start,
-        end=selection.end,
-        measurements=selection.measurements,
-        nodes=selection.nodes,
-        area=selection.area,
-        bbox=selection.bbox,
-        resolved=tuple(chosen),
-    )
+    return replace(selection, resolved=tuple(chosen))

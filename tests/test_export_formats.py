@@ -162,6 +162,7 @@ def test_cli_exports_each_format_with_a_sidecar(
         )
         assert done.returncode == 0, done.stderr
         assert f"({fmt}, {level})" in done.stderr
+        assert "without a column" not in done.stderr
         meta = json.loads(out.with_name(out.name + ".meta.json").read_text())
         assert meta["time_zone"] == "Europe/Paris"
         assert meta["aggregate"] == level

@@ -144,6 +144,8 @@ class Pipeline:
         self.calibrators = calibrators
         self.chunk_size = chunk_size
         self.on_rows = on_rows
+        # Per node, the firmware versions of the readings read (provenance; a few each).
+        self.firmware: dict[str, set[str]] = {}
 
     def rows(self, node: ExportNode, measurement: str) -> Iterator[dict[str, Any]]:
         rows: Iterator[dict[str, Any]] = node_readings(
@@ -156,6 +158,7 @@ class Pipeline:
             chunk_size=self.chunk_size,
             on_rows=self.on_rows,
         )
+        rows = _noting_firmware(rows, self.firmware.setdefault(node.id, set()))
         if measurement in _QA_MEASUREMENTS:
             rows = flag_node(rows, measurement, interval=node.interval)
         if self.request.level != "raw":
@@ -179,6 +182,14 @@ class Pipeline:
         for node in self.selection.resolved or ():
             for measurement in self.selection.measurements:
                 yield Block(node, measurement, self.rows(node, measurement))
+
+
+def _noting_firmware(rows: Iterator[dict[str, Any]], seen: set[str]) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        fw = row.get("fw")
+        if fw is not None:
+            seen.add(fw)
+        yield row
 
 
 def filters(selection: Selection) -> dict[str, Any]:
@@ -239,7 +250,8 @@ def export(
             written = _write_text(stdout, request, provenance, pipeline, flat, calibrators)
             return ExportResult(written.rows, written.nodes, None, None, provenance)
         written = _write_file(out, request, provenance, pipeline, flat, calibrators)
-    sidecar = write_sidecar(out, provenance, written.rows, written.nodes)
+    firmware = {node: versions for node, versions in pipeline.firmware.items() if versions}
+    sidecar = write_sidecar(out, provenance, written.rows, written.nodes, firmware)
     return ExportResult(written.rows, written.nodes, out, sidecar, provenance)
 
 

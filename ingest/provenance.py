@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -116,10 +116,21 @@ def sidecar_path(out: Path) -> Path:
     return out.with_name(out.name + SIDECAR_SUFFIX)
 
 
-def write_sidecar(out: Path, provenance: Provenance, rows: int, nodes: int) -> Path:
-    """``FILE.meta.json`` next to ``out``, written atomically; returns its path."""
+def write_sidecar(
+    out: Path,
+    provenance: Provenance,
+    rows: int,
+    nodes: int,
+    firmware: Mapping[str, Iterable[str]] | None = None,
+) -> Path:
+    """``FILE.meta.json`` next to ``out``, written atomically; returns its path.
+
+    ``firmware``: per node, the firmware versions of the readings the export read.
+    """
     path = sidecar_path(out)
     record = {**provenance.to_json(), "file": out.name, "rows": rows, "nodes": nodes}
+    if firmware is not None:
+        record["firmware"] = {node: sorted(versions) for node, versions in firmware.items()}
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", "utf-8")
     temporary.replace(path)

@@ -191,6 +191,7 @@ def test_header_and_sidecar_carry_the_provenance(
     assert meta["queries"] == queries
     assert meta["rows"] == len(stored(influx, "air", scene.air))
     assert meta["file"] == "p.csv"
+    assert meta["firmware"] == {scene.air: ["1.4.0"]}
     assert before <= datetime.fromisoformat(meta["generated"]) <= datetime.now(UTC)
     # Times are written in the export's zone with their offset.
     frame = pd.read_csv(out, comment="#")

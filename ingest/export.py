@@ -171,8 +171,12 @@ class Pipeline:
                 interval=lambda _: node.interval,
             )
         calibrator = self.calibrators[measurement]
+        calibrated = bool(calibrator.fields)  # else the only column is an empty calibration
         for row in rows:
-            row.update(calibrator.apply(row))
+            if calibrated:
+                row.update(calibrator.apply(row))
+            else:
+                row[CALIBRATION_COLUMN] = None
             row["measurement"] = measurement
             row["flags"] = flags_text(int(row.get("qa") or 0))
             yield row

@@ -233,6 +233,8 @@ def start() -> Node | None:
     cfg = load_config(wlan.config("mac"))
     if cfg is None:
         return None
+    if cfg.uplink == "serial":
+        wlan.active(False)  # readings go over USB: the radio stays off
     node = Node(cfg, wlan)
     # Collect once a quarter of what is left has been allocated: smaller, more frequent
     # collections than waiting for an allocation to fail, and less fragmentation.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
@@ -26,7 +28,16 @@ import click
     help="How much faster than real time the nodes' clocks run while backfilling.",
 )  # fmt: skip
 @click.option("--seed", default=1, show_default=True, help="Seeds the sites, air and sensor noise.")
-@click.option("--kind", default="air", show_default=True, type=click.Choice(["air"]))
+@click.option(
+    "--kind", default="air", show_default=True, type=click.Choice(["air", "noise"]),
+    help="Air nodes (PM sensor, BME280) or noise nodes (INMP441 microphone), as "
+    "hardware/<kind>-node/board.toml wires them.",
+)  # fmt: skip
+@click.option(
+    "--mic", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    help="Noise nodes hear this WAV recording (16/24/32-bit PCM at 44.1 or 48 kHz, looped) "
+    "instead of synthetic street noise.",
+)  # fmt: skip
 @click.option(
     "--pm-sensor", default="sds011", show_default=True, type=click.Choice(["sds011", "pms5003"]),
     help="Which PM sensor the nodes have (on the board's UART pins).",
@@ -48,6 +59,7 @@ def simulate(
     speed: float,
     seed: int,
     kind: str,
+    mic: Path | None,
     pm_sensor: str,
     wifi_outages: str | None,
     heap: str | None,
@@ -56,14 +68,20 @@ def simulate(
 
     Each node is a `micropython` process running firmware/main.py in its own folder under
     $COMMONS_HOME/sim/ (its flash), with emulated sensors wired as hardware/<kind>-node/board.toml
-    says, against the local stack's broker. Nodes are restarted when their watchdog resets
-    them; all are stopped at the end or on Ctrl-C, and a summary is printed (per node: readings
-    published, lowest free heap reported, resets).
+    says, against the local stack's broker. Noise nodes hear synthetic street noise (traffic by
+    day, quiet nights, on the node's clock) or --mic FILE.wav; while backfilling, their
+    emulated microphone hands out at most 4 times real time of audio (docs/noise-simulation.md).
+    Nodes are restarted when their watchdog resets them; all are stopped at the end or on
+    Ctrl-C, and a summary is printed (per node: readings published, lowest free heap
+    reported, resets).
     """
     from commons.home import StackNotFoundError
+    from commons.noise import NoiseInputError
     from commons.sim.run import SimulateOptions
     from commons.sim.run import simulate as run
 
+    if mic is not None and kind != "noise":
+        raise click.BadParameter("a recording needs --kind noise", param_hint="--mic")
     outages = None
     if wifi_outages is not None:
         try:
@@ -86,8 +104,9 @@ def simulate(
         pm_sensor=pm_sensor,
         wifi_outages=outages,
         heap=heap,
+        mic=mic,
     )
     try:
         run(options)
-    except StackNotFoundError as exc:
+    except (StackNotFoundError, NoiseInputError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -86,6 +86,7 @@ class Monitor:
             else:
                 for node in node_ids:
                     client.subscribe(topic_for(node, Kind.AIR), qos=1)
+                    client.subscribe(topic_for(node, Kind.NOISE), qos=1)
                     client.subscribe(topic_for(node, Kind.STATUS), qos=1)
             ready.set()
 
@@ -108,7 +109,7 @@ class Monitor:
             return
         with self._lock:
             seen = self.nodes[parts[2]]
-            if parts[3] == "air":
+            if parts[3] in ("air", "noise"):
                 seen.readings += 1
                 if isinstance(payload.get("seq"), int):
                     seen.seqs.add(payload["seq"])

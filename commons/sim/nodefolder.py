@@ -3,8 +3,9 @@
 The folder is the device's filesystem root (the process's working directory): ``config.json``
 as a resident would copy it (pins from the board description, broker and credentials from
 ``commons node add``'s provisioning file when there is one), ``sim.json`` for the emulated
-hardware (commons/sim/mpy), and ``env.bin``, the air the node sits in. What the firmware keeps
-there itself (its flash ring buffer) stays across runs, as on a real node.
+hardware (commons/sim/mpy), ``env.bin``, the air the node sits in, and for a noise node fed
+a recording, ``mic.raw`` (its I2S words). What the firmware keeps there itself (its flash
+ring buffer) stays across runs, as on a real node.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from commons.sim import physics
 SIM_SSID = "commons-sim"
 SIM_WIFI_PASSWORD = "simulated"
 ENV_FILE = "env.bin"
+MIC_FILE = "mic.raw"
+# How many times real time of audio an emulated microphone hands out at most while the node's
+# clock runs faster (backfill): the CPU budget of a noise node (commons/sim/mpy/sim_i2s.py).
+AUDIO_SPEED = 4
 # Frames with a wrong checksum or cut short, per 1 Hz frame (about one in 500).
 CORRUPT_RATE = 0.002
 # Minimal PM warm-up plus sampling the firmware accepts for its sample interval.
@@ -40,6 +45,8 @@ class NodeSpec:
     faults: tuple[tuple[str, float], ...] = ()
     # Wi-Fi outages: every ``[0]`` seconds of the node's time the link is down for ``[1]``.
     wifi_outages: tuple[int, int] | None = None
+    # A noise node's microphone hears this recording (WAV, looped) instead of the street.
+    mic_wav: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,8 @@ def device_config(
     config["ntp"] = {"host": stack.mqtt.host}
     config.update(config_sections(board, spec.pm_sensor))
     config["intervals"] = {"sample_s": sample_s, "status_s": status_s}
+    if "noise" in config:  # the meter's period: the node's reading interval
+        config["noise"] = {**config["noise"], "period_s": sample_s}
     return config
 
 
@@ -143,8 +152,36 @@ def sim_config(
             ),
         },
         "env": {"file": ENV_FILE, "start": env_start, "step": physics.STEP_S, "count": env_count},
+        "i2s": [{"sck": m.sck, "ws": m.ws, "sd": m.sd, "slot": m.slot} for m in board.i2s],
+        "mic": (
+            {"source": "wav", "file": MIC_FILE}
+            if spec.mic_wav is not None
+            else {"source": "street", "traffic": spec.traffic, "seed": spec.seed}
+        ),
+        "audio_speed": AUDIO_SPEED,
         "faults": dict(spec.faults),
     }
+
+
+def write_mic(dest: Path, wav: Path) -> int:
+    """The recording's left channel as INMP441 words in ``dest``; its rate (the firmware's).
+
+    Raises ``commons.noise.NoiseInputError`` for a file the meter cannot take.
+    """
+    from commons.noise import wav_words
+
+    info, chunks = wav_words(wav)
+    tmp = dest.with_suffix(".tmp")
+    with tmp.open("wb") as out:
+        for chunk in chunks:
+            out.write(chunk)
+    if tmp.stat().st_size < 4 * info.rate:
+        tmp.unlink()
+        from commons.noise import NoiseInputError
+
+        raise NoiseInputError(wav, "shorter than a second")
+    tmp.replace(dest)
+    return info.rate
 
 
 def provisioning_file(home: Path, node_id: str) -> dict[str, Any] | None:
@@ -182,6 +219,8 @@ def prepare(
         env_count,
     )
     config = device_config(spec, board, stack, base, sample_s, status_s)
+    if spec.mic_wav is not None and board.i2s:
+        config["noise"]["rate"] = write_mic(folder / MIC_FILE, spec.mic_wav)
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     (folder / "config.json").chmod(0o600)
     sim = sim_config(spec, board, clock, env_start, env_count)

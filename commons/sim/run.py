@@ -43,10 +43,11 @@ class SimulateOptions:
     seed: int = 1
     kind: str = "air"
     status_s: int = STATUS_EVERY_S
-    prefix: str = "sim-air"
+    prefix: str | None = None  # node ids: <prefix>-1, ... (default: sim-<kind>)
     pm_sensor: str = "sds011"
     wifi_outages: tuple[int, int] | None = None
     heap: str | None = None  # -X heapsize= of each node (default: build.node_heap())
+    mic: Path | None = None  # noise nodes: a WAV recording instead of street noise
 
 
 class _Terminated(Exception):
@@ -55,14 +56,16 @@ class _Terminated(Exception):
 
 def default_nodes(options: SimulateOptions) -> list[NodeSpec]:
     rng = random.Random(options.seed)
+    prefix = options.prefix or f"sim-{options.kind}"
     return [
         NodeSpec(
-            node_id=f"{options.prefix}-{i + 1}",
+            node_id=f"{prefix}-{i + 1}",
             area=AREAS[i % len(AREAS)],
             traffic=round(rng.uniform(0.2, 1.0), 2),
             seed=options.seed * 1000 + i + 1,
             pm_sensor=options.pm_sensor,
             wifi_outages=options.wifi_outages,
+            mic_wav=options.mic,
         )
         for i in range(options.count)
     ]

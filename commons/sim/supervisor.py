@@ -158,13 +158,14 @@ class NodeProcess:
             ref.signal(signal.SIGTERM)
 
     def heap_min_collected(self) -> int | None:
-        """Lowest ``heap_min=`` of the firmware's ``sample`` console lines (free after a gc)."""
+        """Lowest ``heap_min=`` of the firmware's ``sample`` and ``noise`` console lines (free
+        after a gc)."""
         lowest: int | None = None
         try:
             with self.console.open("rb") as f:
                 f.seek(self._run_offset or 0)
                 for line in f:
-                    if not line.startswith(b"sample "):
+                    if not line.startswith((b"sample ", b"noise seq=")):
                         continue
                     for field in line.split():
                         if field.startswith(b"heap_min="):

@@ -149,6 +149,13 @@ def sleep_until(ms):
             return
 
 
+def real_sleep(seconds):
+    """Sleep ``seconds`` of real time (emulated hardware pacing itself on the host's CPU)."""
+    if seconds > 0:
+        _rt.sleep(seconds)
+    check_wdt()
+
+
 def sleep_ms(ms):
     if ms > 0:
         sleep_until(now_ms() + ms)

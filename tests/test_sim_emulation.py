@@ -249,7 +249,7 @@ print("RESULT " + json.dumps({"wrong": wrong, "ok": w.isconnected(), "rssi": w.s
 
 
 def test_emulation_fits_its_heap_allowance(tmp_path: Path, sim_path: list[Path]) -> None:
-    _node(tmp_path, dict(WIRING))
+    _node(tmp_path, {**WIRING, **MIC_WIRING})
     script = """
 import gc
 gc.collect()
@@ -261,6 +261,9 @@ i2c = machine.I2C(0, scl=machine.Pin(22), sda=machine.Pin(21))
 uart.any()
 i2c.readfrom_mem(0x76, 0xD0, 1)
 sim_env.environment().now()
+i2s = machine.I2S(0, sck=machine.Pin(32), ws=machine.Pin(25), sd=machine.Pin(33), mode=0,
+                  bits=32, format=1, rate=48000, ibuf=16384)
+i2s.readinto(bytearray(2048))
 gc.collect()
 print("RESULT", gc.mem_alloc() - before)
 """
@@ -288,3 +291,113 @@ print("RESULT " + json.dumps(seen))
     # Up for 70 s of every 100 s, down for 30: sampled every 10 s of node time.
     assert 11 <= seen.count(True) <= 15
     assert seen.count(False) >= 5
+
+
+MIC_WIRING: dict[str, Any] = {
+    "i2s": [{"sck": 32, "ws": 25, "sd": 33, "slot": "left"}],
+    "mic": {"source": "street", "level_db": 70.0, "seed": 3},
+}
+_MIC_SCRIPT = """
+import json
+from machine import I2S, Pin
+from noise.meter import NoiseConfig, NoiseMeter
+
+def mic(fmt, sd=33):
+    return I2S(0, sck=Pin(32), ws=Pin(25), sd=Pin(sd), mode=I2S.RX, bits=32, format=fmt,
+               rate=48000, ibuf=16384)
+
+def words(i2s, n):
+    buf = bytearray(8 * n)
+    got = i2s.readinto(buf)
+    return [int.from_bytes(buf[i:i + 4], "little") for i in range(0, got, 4)]
+
+out = {}
+stereo = mic(I2S.STEREO)
+first = words(stereo, 4096)  # the microphone's start-up: 4096 frames of zeros
+later = words(stereo, 256)
+out["startup_zero"] = not any(first)
+out["left_talks"] = any(later[0::2]) and all(w & 0xFF == 0 for w in later[0::2])
+out["right_zero"] = not any(later[1::2])
+out["other_pins"] = any(words(mic(I2S.STEREO, sd=34), 4352))
+mono = mic(I2S.MONO)
+meter = NoiseMeter(NoiseConfig(period_s=1))
+buf = bytearray(2048)
+reading = None
+while reading is None:
+    n = mono.readinto(buf)
+    reading = meter.feed(buf, n >> 2)
+out["laeq"] = reading.laeq
+out["la90"] = reading.la90
+out["flags"] = reading.flags()
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_emulated_microphone_slots_and_level_through_the_firmware_meter(
+    tmp_path: Path, sim_path: list[Path]
+) -> None:
+    _node(tmp_path, dict(MIC_WIRING))
+    result = _result(_run(tmp_path, sim_path, _MIC_SCRIPT))
+    assert result["startup_zero"] and result["left_talks"] and result["right_zero"]
+    assert result["other_pins"] is False  # a bus on other pins hears nothing
+    # A steady 70 dB(A) for a -26 dBFS microphone, measured by the firmware's own meter.
+    assert result["laeq"] == pytest.approx(70.0, abs=0.5)
+    assert result["la90"] == pytest.approx(70.0, abs=1.0)
+    assert result["flags"] == []
+
+
+@pytest.mark.parametrize(
+    ("faults", "slot", "mono"),
+    [
+        ({"i2s_quirk": "swap"}, 1, False),  # the driver swaps the slots
+        ({"i2s_quirk": "mono_zeros"}, 0, False),  # a mono read of the left slot gives zeros
+        ({"mic": "missing"}, None, False),
+        ({"mic": "stuck"}, 0, True),
+    ],
+    ids=["swapped-slots", "mono-zeros", "missing", "stuck"],
+)
+def test_emulated_microphone_faults(
+    tmp_path: Path, sim_path: list[Path], faults: dict[str, str], slot: int | None, mono: bool
+) -> None:
+    _node(tmp_path, {**MIC_WIRING, "faults": faults})
+    script = """
+import json
+from machine import I2S, Pin
+def read(fmt, frames):
+    i2s = I2S(0, sck=Pin(32), ws=Pin(25), sd=Pin(33), mode=I2S.RX, bits=32, format=fmt,
+              rate=48000, ibuf=16384)
+    buf = bytearray(8 * frames)
+    i2s.readinto(buf)
+    return [int.from_bytes(buf[i:i + 4], "little") for i in range(len(buf) - 2048, len(buf), 4)]
+s = read(I2S.STEREO, 4352)
+m = read(I2S.MONO, 4352 * 2)
+print("RESULT " + json.dumps({"left": any(s[0::2]), "right": any(s[1::2]), "mono": any(m),
+      "stuck": s[0] if s[0] == s[2] == s[4] else None}))
+"""
+    result = _result(_run(tmp_path, sim_path, script))
+    assert result["left"] is (slot == 0)
+    assert result["right"] is (slot == 1)
+    assert result["mono"] is mono
+    if faults.get("mic") == "stuck":
+        assert result["stuck"] == 0xFFFFFFFF  # the data line high: all ones
+
+
+def test_street_noise_follows_the_hour_of_the_node_clock(
+    tmp_path: Path, sim_path: list[Path]
+) -> None:
+    _node(tmp_path, dict(MIC_WIRING))
+    script = """
+import json, math
+from sim_i2s import Street
+street = Street({"traffic": 1.0, "seed": 4})
+hours = []
+for h in range(24):
+    t0 = 1_800_000_000 // 86400 * 86400 + h * 3600
+    e = sum(street.energy(t0 + s / 4) for s in range(0, 4 * 600)) / 2400
+    hours.append(10 * math.log10(e))
+print("RESULT " + json.dumps(hours))
+"""
+    hours = _result(_run(tmp_path, sim_path, script))
+    night, rush = max(hours[1:5]), min(hours[7], hours[8], hours[17], hours[18])
+    assert rush > night + 8, hours  # a busy road: traffic by day, quiet nights
+    assert 45 < night < 65 and 65 < rush < 80, hours

@@ -323,31 +323,42 @@ class I2S(io.IOBase):
 
     def readinto(self, buf):
         want = len(buf) // self._frame
-        if not self._polled:
-            while True:  # blocking mode: until the buffer is full
-                have = self._avail()
-                if have >= want:
-                    break
-                if self._budget < want:  # the emulation's CPU budget, in real time
-                    sim_clock.real_sleep((want - self._budget) / self._max_rate)
+        if self._polled:  # asyncio: what is there
+            n = self._take(buf, 0, min(want, self._avail()))
+            self._quiet_until = sim_clock.real_now() + _GAP_S
+            return n * self._frame
+        done = 0  # blocking: until the buffer is full, as the frames arrive
+        while done < want:
+            have = self._avail()
+            if have <= 0:  # wait for half a DMA buffer at most: it would overrun
+                wait = min(want - done, self._cap // 2)
+                if self._budget < 1:  # the emulation's CPU budget, in real time
+                    sim_clock.real_sleep(wait / self._max_rate)
                 else:  # the microphone's samples, on the node's clock
-                    sim_clock.sleep_ms((want - have) * 1000 // self.rate + 1)
-        n = min(want, self._avail())
+                    sim_clock.sleep_ms(wait * 1000 // self.rate + 1)
+                continue
+            done += self._take(buf, done, min(want - done, have))
+        return want * self._frame
+
+    def _take(self, buf, base, n):
         done = 0
         while done < n:
             k = min(_CHUNK, n - done)
-            self._produce(buf, done, k)
+            if self._sent < _STARTUP_FRAMES:  # the microphone still starting: zeros
+                k = min(k, _STARTUP_FRAMES - self._sent)
+                _const(buf, base + done, k, self._step, 0, 0, 0)
+            else:
+                self._produce(buf, base + done, k)
             done += k
             self._sent += k
         self._budget -= n
-        self._quiet_until = sim_clock.real_now() + _GAP_S
-        return n * self._frame
+        return n
 
     def _produce(self, buf, base, n):
         step = self._step
         at = self._at
         start = self._sent
-        if start < _STARTUP_FRAMES or at < 0:
+        if at < 0:
             _const(buf, base, n, step, 0, 0, 0)
             return
         if self._stuck:

@@ -12,7 +12,11 @@ import sys
 
 import sim_clock
 import sim_config
-import sim_env
+
+# The air sensors' models, loaded at boot (before the firmware, so they do not split its
+# heap) when the board has any: a noise node's heap does not pay for them.
+if sim_config.get().get("uart") or sim_config.get().get("i2c"):
+    import sim_env
 
 PWRON_RESET = 1
 HARD_RESET = 2

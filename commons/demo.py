@@ -4,9 +4,13 @@ Stack (Mosquitto, InfluxDB) → database bootstrap → node registry in several 
 → the gateway service → simulated nodes publishing a day of history and then live readings
 → a planner export. Runs for ``--duration`` seconds or until interrupted.
 
-The air nodes are the real firmware: ``micropython`` processes with emulated sensors
-(commons/sim), their clocks started a day back and running fast until they have caught up. The
-noise nodes are still Python stand-ins (commons/nodesim) until a noise node firmware exists.
+Every node is the real firmware: a ``micropython`` process with emulated sensors
+(commons/sim), its clock started a day back and running fast until it has caught up. Air nodes
+take a reading a minute of their own time. Noise nodes measure the emulated microphone (street
+noise on their clock) and report every ``--interval`` seconds (their period); while their
+clocks run fast, the emulated microphone hands out at most a few times real time of audio, so
+each history reading measures its period's worth of sound taken in short stretches over about
+an hour of the node's day (docs/noise-simulation.md), and live readings measure every sample.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +33,6 @@ from tqdm import tqdm
 from commons.contract import Kind
 from commons.dynsec import Credentials
 from commons.home import StackInfo, commons_home
-from commons.nodesim import SimNode, SimulatedNode
 from commons.procs import DeadlineExceededError, ProcessRef, wait_until
 from commons.sim.nodefolder import NodeSpec
 from commons.sim.run import SimulateOptions, Simulation, print_summary
@@ -41,20 +45,29 @@ from ingest.influx import InfluxHTTP
 from ingest.registry import Location
 
 HISTORY_STEP_S = 300
-STATUS_EVERY_S = 60.0
 HISTORY_H = 24
 # The air nodes' clocks replay the day this many times faster than real time (about a minute),
 # taking a reading every AIR_SAMPLE_S seconds of their own time.
 AIR_SPEED = 1440.0
 AIR_SAMPLE_S = 60
 
+
+@dataclass(frozen=True)
+class DemoNode:
+    node_id: str
+    area: str
+    kind: Kind
+    traffic: float  # site character: 0 park edge .. 1 busy road
+    seed: int
+
+
 DEMO_NODES = (
-    SimNode("riverside-air-1", "Riverside", Kind.AIR, traffic=1.0, seed=1),
-    SimNode("riverside-air-2", "Riverside", Kind.AIR, traffic=0.6, seed=2),
-    SimNode("riverside-noise-1", "Riverside", Kind.NOISE, traffic=1.0, seed=3),
-    SimNode("oldtown-air-1", "Old Town", Kind.AIR, traffic=0.8, seed=4),
-    SimNode("oldtown-noise-1", "Old Town", Kind.NOISE, traffic=0.7, seed=5),
-    SimNode("hillcrest-air-1", "Hillcrest", Kind.AIR, traffic=0.2, seed=6),
+    DemoNode("riverside-air-1", "Riverside", Kind.AIR, traffic=1.0, seed=1),
+    DemoNode("riverside-air-2", "Riverside", Kind.AIR, traffic=0.6, seed=2),
+    DemoNode("riverside-noise-1", "Riverside", Kind.NOISE, traffic=1.0, seed=3),
+    DemoNode("oldtown-air-1", "Old Town", Kind.AIR, traffic=0.8, seed=4),
+    DemoNode("oldtown-noise-1", "Old Town", Kind.NOISE, traffic=0.7, seed=5),
+    DemoNode("hillcrest-air-1", "Hillcrest", Kind.AIR, traffic=0.2, seed=6),
 )
 
 
@@ -83,19 +96,20 @@ def _register(info: StackInfo) -> dict[str, Credentials]:
     }
 
 
-def _air_simulation(home: Path) -> Simulation:
-    """The demo's air nodes as simulated nodes running the firmware."""
+def _simulation(home: Path, kind: Kind, interval: int) -> Simulation:
+    """The demo's nodes of ``kind`` as simulated nodes running the firmware."""
     specs = [
         NodeSpec(node.node_id, node.area, node.traffic, node.seed)
         for node in DEMO_NODES
-        if node.kind is Kind.AIR
+        if node.kind is kind
     ]
     options = SimulateOptions(
         count=len(specs),
         backfill_hours=HISTORY_H,
         speed=AIR_SPEED,
-        interval=AIR_SAMPLE_S,
+        interval=interval,
         duration=None,
+        kind=kind.value,
     )
     return Simulation(options, specs, home)
 
@@ -129,21 +143,6 @@ def _counters(home: Path) -> dict[str, int]:
         return queue.counters()
     finally:
         queue.close()
-
-
-def _backfill(nodes: list[SimulatedNode], start: int, end: int) -> int:
-    steps = range(start, end, HISTORY_STEP_S)
-    total = len(steps) * len(nodes)
-    with tqdm(
-        total=total, desc="noise history (24 h)", unit="reading", file=sys.stderr, disable=None
-    ) as bar:
-        for ts in steps:
-            for node in nodes:
-                node.publish_reading(ts, HISTORY_STEP_S)
-            bar.update(len(nodes))
-        for node in nodes:
-            node.flush()
-    return total
 
 
 def _wait_stored(home: Path, baseline: int, expected: int) -> None:
@@ -193,7 +192,7 @@ def run_demo(duration: float | None, interval: float) -> None:
     echo(f"  InfluxDB     {info.influx.url} (database {info.influx.database})")
     influx = InfluxHTTP(info.influx.url, info.influx.database)
     init_database(influx)
-    credentials = _register(info)
+    _register(info)
     areas = sorted({node.area for node in DEMO_NODES})
     echo(f"  {len(DEMO_NODES)} nodes in {len(areas)} neighbourhoods: {', '.join(areas)}")
 
@@ -204,50 +203,39 @@ def run_demo(duration: float | None, interval: float) -> None:
     proc, gateway_log = _start_gateway(home)
     gateway = ProcessRef.of(proc.pid)
     echo(f"  gateway      pid {proc.pid}, log {gateway_log}")
-    nodes = [
-        SimulatedNode(node, info.mqtt.host, info.mqtt.port, credentials[node.node_id])
-        for node in DEMO_NODES
-        if node.kind is not Kind.AIR
-    ]
-    air = _air_simulation(home)
+    # The noise nodes' period: the live interval (at least a second, the firmware's minimum).
+    noise_period = max(1, round(interval))
+    simulations = {
+        "Air": _simulation(home, Kind.AIR, AIR_SAMPLE_S),
+        "Noise": _simulation(home, Kind.NOISE, noise_period),
+    }
     started = time.monotonic()
     now = int(time.time())
     history_start = now - now % HISTORY_STEP_S - HISTORY_H * 3600
-    air_summary: dict[str, Any] | None = None
+    summaries: dict[str, dict[str, Any]] = {}
     try:
         baseline = _counters(home)["received"]
-        air.start()
-        sent = _backfill(nodes, history_start, now - now % HISTORY_STEP_S)
-        air.backfill()
-        sent += sum(seen.readings for seen in air.published().values())
+        for sim in simulations.values():
+            sim.start()
+        for sim in simulations.values():
+            sim.backfill()  # the same clock plan: the second returns at once
+        sent = sum(
+            seen.readings for sim in simulations.values() for seen in sim.published().values()
+        )
         _wait_stored(home, baseline, sent)
-        live_from = time.monotonic()
         echo(
-            f"Live: each noise node publishes every {interval:g} s, each air node every "
+            f"Live: each noise node reports every {noise_period} s, each air node every "
             f"{AIR_SAMPLE_S} s" + (f" for {duration:g} s" if duration else "; Ctrl-C to stop")
         )
-        next_status = 0.0
         while duration is None or time.monotonic() - started < duration:
-            ts = int(time.time())
-            for node in nodes:
-                node.publish_reading(ts, int(interval))
-            if time.monotonic() >= next_status:
-                for node in nodes:
-                    node.publish_status(int(time.monotonic() - live_from))
-                next_status = time.monotonic() + STATUS_EVERY_S
-            for node in nodes:
-                node.flush()
-            remaining = interval
-            if duration is not None:
-                remaining = min(interval, duration - (time.monotonic() - started))
+            remaining = 1.0 if duration is None else duration - (time.monotonic() - started)
             if remaining > 0:
-                time.sleep(remaining)  # the demo's own pacing, not a synchronisation
+                time.sleep(min(1.0, remaining))  # the demo's own pacing, not a synchronisation
     except (KeyboardInterrupt, _Interrupted):
         echo("\nStopping.")
     finally:
-        air_summary = air.stop()
-        for node in nodes:
-            node.close()
+        for name, sim in simulations.items():
+            summaries[name] = sim.stop()
         try:
             wait_until(lambda: _counters(home)["queued"] == 0, 30, "the queue to drain")
         except DeadlineExceededError as exc:
@@ -255,10 +243,10 @@ def run_demo(duration: float | None, interval: float) -> None:
         gateway.stop()
         signal.signal(signal.SIGTERM, previous)
     _report(home, influx, history_start)
-    if air_summary is not None:
+    for name, summary in summaries.items():
         echo("")
-        echo("Air nodes (the firmware under MicroPython; console logs in their folders):")
-        print_summary(air_summary, echo)
+        echo(f"{name} nodes (the firmware under MicroPython; console logs in their folders):")
+        print_summary(summary, echo)
 
 
 def _report(home: Path, influx: InfluxHTTP, history_start: int) -> None:

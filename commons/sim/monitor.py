@@ -8,6 +8,7 @@ the read-only ``monitor`` role made once through the stack's admin account (its 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import threading
@@ -46,6 +47,10 @@ def monitor_credentials(stack: StackInfo) -> Credentials | None:
     return credentials
 
 
+# Each monitor of a process needs its own client id, or the broker disconnects the other one.
+_MONITORS = itertools.count(1)
+
+
 @dataclass
 class NodeSeen:
     seqs: set[int] = field(default_factory=set)
@@ -68,9 +73,8 @@ class Monitor:
     def __init__(self, stack: StackInfo, node_ids: list[str], client_id: str | None = None) -> None:
         self.nodes = {n: NodeSeen() for n in node_ids}
         self._lock = threading.Lock()
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id or f"commons-sim-monitor-{os.getpid()}"
-        )
+        default_id = f"commons-sim-monitor-{os.getpid()}-{next(_MONITORS)}"
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or default_id)
         credentials = monitor_credentials(stack)
         if credentials is not None:
             self._client.username_pw_set(credentials.username, credentials.password)

@@ -1,9 +1,10 @@
 """The air a simulated node sits in: diurnal PM, temperature, humidity episodes, pressure.
 
-The dry values come from :mod:`commons.nodesim` (the physics the Python stand-in nodes use).
-On top: humidity episodes (night fog, rain spells: RH 85-98 % for hours), during which an
-optical PM sensor over-reads because particles take up water (bulk kappa-Koehler growth,
-REFERENCE §4.2: C = 1 + (kappa/rho)/(1/aw - 1)), and a slow synoptic pressure swing.
+The dry values follow the site's traffic (rush hours at 8 and 18 h) and the hour of the day
+(``dry_air``). On top: humidity episodes (night fog, rain spells: RH 85-98 % for hours),
+during which an optical PM sensor over-reads because particles take up water (bulk
+kappa-Koehler growth, REFERENCE §4.2: C = 1 + (kappa/rho)/(1/aw - 1)), and a slow synoptic
+pressure swing.
 
 The timeline is written as ``env.bin`` for the emulated sensors (commons/sim/mpy/sim_env.py):
 one record per ``step`` seconds, five little-endian uint16.
@@ -17,9 +18,6 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from commons.contract import Kind
-from commons.nodesim import SimNode, air_reading
-
 RECORD = struct.Struct("<HHHHH")
 STEP_S = 60
 # Bulk hygroscopic growth for urban aerosol (REFERENCE §4.2, Crilley et al. 2018).
@@ -29,6 +27,44 @@ RH_CAP = 98.0
 EPISODE_CHANCE = 0.35  # share of days with a humid episode
 PRESSURE_SWING_HPA = 8.0
 PRESSURE_PERIOD_S = 4.5 * 86400
+
+
+@dataclass(frozen=True)
+class SimNode:
+    node_id: str
+    area: str
+    # Site character: a busy road has more PM (and noise) than a park edge.
+    traffic: float
+    seed: int
+
+
+def _rush_hours(hour: float) -> float:
+    """0..1 traffic intensity over the day (local time = UTC here): peaks at 8 h and 18 h.
+
+    The emulated microphone's street noise follows the same hours (commons/sim/mpy/sim_i2s.py).
+    """
+    morning = math.exp(-((hour - 8.0) ** 2) / 3.0)
+    evening = math.exp(-((hour - 18.0) ** 2) / 4.0)
+    daytime = 0.35 if 6.5 <= hour <= 22.0 else 0.05
+    return min(1.0, daytime + morning + 0.8 * evening)
+
+
+def dry_air(node: SimNode, ts: int, rng: random.Random) -> dict[str, float]:
+    """PM2.5, PM10 (ug/m3), temperature (degC), RH (%), pressure (hPa) without humid episodes."""
+    hour = (ts % 86400) / 3600.0
+    intensity = _rush_hours(hour)
+    background = 6.0 + 3.0 * math.sin(2 * math.pi * (ts / 86400.0) / 3.0)
+    pm2_5 = max(0.5, background + 22.0 * node.traffic * intensity + rng.gauss(0, 1.5))
+    pm10 = pm2_5 * (1.35 + 0.2 * rng.random())
+    temp = 12.0 + 6.0 * math.sin(2 * math.pi * (hour - 9.0) / 24.0) + rng.gauss(0, 0.2)
+    rh = min(99.0, max(20.0, 70.0 - 2.2 * (temp - 12.0) + rng.gauss(0, 1.0)))
+    return {
+        "pm2_5": round(pm2_5, 1),
+        "pm10": round(pm10, 1),
+        "temp": round(temp, 2),
+        "rh": round(rh, 1),
+        "pres": round(1013.0 + rng.gauss(0, 0.3), 1),
+    }
 
 
 @dataclass(frozen=True)
@@ -73,7 +109,7 @@ def _envelope(seed: int, ts: int) -> tuple[float, float]:
 
 
 def air_at(node: SimNode, ts: int, rng: random.Random) -> Air:
-    dry = air_reading(node, ts, 0, rng)
+    dry = dry_air(node, ts, rng)
     strength, peak = _envelope(node.seed, ts)
     rh = float(dry["rh"])
     temp = float(dry["temp"])
@@ -124,4 +160,4 @@ def read_timeline(path: Path) -> list[Air]:
 
 
 def sim_node(node_id: str, area: str, traffic: float, seed: int) -> SimNode:
-    return SimNode(node_id, area, Kind.AIR, traffic=traffic, seed=seed)
+    return SimNode(node_id, area, traffic=traffic, seed=seed)

@@ -4,7 +4,7 @@ The host writes the environment as a timeline (``env.bin``: one record per
 ``step`` seconds of the node's time, five little-endian uint16: PM2.5 and PM10
 in 0.1 ug/m3 as an optical sensor sees them (humidity growth included),
 temperature in 0.01 degC + 50 degC, RH in 0.01 %, pressure in 0.1 hPa) from
-the same physics as commons/nodesim.py; it is read here record by record, so
+commons/sim/physics.py; it is read here record by record, so
 it costs the node's heap nothing. The sensors add their own 1 Hz noise and the
 occasional corrupted frame, seeded per node.
 """

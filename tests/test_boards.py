@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from commons.boards import BoardError, board_path, config_sections, load_board, parse_board
+from commons.micropython import REPO
 
 AIR = board_path("air")
 
@@ -130,4 +131,71 @@ def test_bill_of_materials_has_the_parts_of_the_board() -> None:
     names = " ".join(p["part"] for p in parts)
     for needed in ("ESP32", "SDS011", "BME280"):
         assert needed in names
+    assert all(int(p["quantity"]) >= 0 and float(p["price (EUR each)"]) > 0 for p in parts)
+
+
+NOISE = board_path("noise")
+
+
+def _noise_raw() -> dict[str, Any]:
+    with NOISE.open("rb") as f:
+        return tomllib.load(f)
+
+
+def test_noise_node_board_is_valid_and_gives_the_firmware_its_pins() -> None:
+    board = load_board(NOISE)
+    mic = board.microphone()
+    assert mic is not None and mic.sensor == "inmp441" and mic.slot == "left"
+    assert not board.uarts and not board.i2c
+    sections = config_sections(board)
+    assert sections["pm"] == {"sensor": "none"} and sections["bme280"] == {"enabled": False}
+    assert sections["noise"] == {"i2s": 0, "sck": 32, "ws": 25, "sd": 33}
+    # The same pins as the firmware's defaults (firmware/noise/node.py _PINS).
+    source = (REPO / "firmware" / "noise" / "node.py").read_text()
+    assert '(("sck", 32, True), ("ws", 25, True), ("sd", 33, False))' in source
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("i2s.mic.sck", 34, "input only"),
+        ("i2s.mic.ws", 36, "input only"),
+        ("i2s.mic.sd", 12, "strapping"),
+        ("i2s.mic.sd", 7, "SPI flash"),
+        ("i2s.mic.ws", 32, "already used by i2s.mic.sck"),
+        ("i2s.mic.lr", "floating", "not one of"),
+        ("i2s.mic.sensor", "sph0645", "not one of"),
+        ("i2s.mic.bus", 2, "I2S0 and I2S1"),
+    ],
+)
+def test_microphone_choices_that_break_the_node_are_rejected(
+    key: str, value: Any, reason: str
+) -> None:
+    with pytest.raises(BoardError, match=reason) as err:
+        parse_board(_with(key, value, _noise_raw()))
+    assert err.value.key == key
+
+
+def test_an_sd_line_on_an_input_only_pin_is_fine() -> None:
+    board = parse_board(_with("i2s.mic.sd", 34, _noise_raw()))
+    mic = board.microphone()
+    assert mic is not None and mic.sd == 34
+
+
+def test_noise_node_wiring_diagram_guide_and_parts_follow_the_board_file() -> None:
+    import csv
+
+    from commons.wiring import svg, wiring_table
+
+    board = load_board(NOISE)
+    assert (NOISE.parent / "wiring.svg").read_text() == svg(board), (
+        "run: python -m commons.wiring --kind noise"
+    )
+    guide = (NOISE.parent / "ASSEMBLY.md").read_text()
+    assert wiring_table(board) in guide, "paste: python -m commons.wiring --kind noise --table"
+    assert "docs/noise-calibration.md" in guide
+    with (NOISE.parent / "bom.csv").open(newline="") as f:
+        parts = list(csv.DictReader(f))
+    names = " ".join(p["part"] for p in parts)
+    assert "ESP32" in names and "INMP441" in names
     assert all(int(p["quantity"]) >= 0 and float(p["price (EUR each)"]) > 0 for p in parts)

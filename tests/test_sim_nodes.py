@@ -111,3 +111,75 @@ def test_watchdog_reset_restarts_the_node(stack: StackInfo, commons_home: Path) 
     # The node came back and said why it had reset.
     assert "watchdog" in node["reset_causes"], node
     assert node["readings"] > 10
+
+
+def _tone_wav(path: Path, level_db: float, seconds: int = 3, rate: int = 48000) -> Path:
+    """A 1 kHz tone of ``level_db`` SPL as a -26 dBFS INMP441 would record it (16-bit PCM)."""
+    import math
+    import struct
+    import wave
+
+    # 94 dB SPL peaks at (2^23 - 1) * 10^(-26/20) in 24-bit counts (REFERENCE 1.6): in 16 bits,
+    # 256 times less.
+    peak = 8388607 * 10 ** ((level_db - 94.0 - 26.0) / 20) / 256
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(
+            b"".join(
+                struct.pack("<h", round(peak * math.sin(2 * math.pi * 1000 * i / rate)))
+                for i in range(seconds * rate)
+            )
+        )
+    return path
+
+
+def test_noise_nodes_measure_street_noise_and_a_recording_into_influxdb(
+    stack: StackInfo, commons_home: Path, tmp_path: Path
+) -> None:
+    database = "sim_noise_e2e"
+    (tmp_path / "gateway").mkdir()
+    street = NodeSpec("sim-noise-street", "Test", 1.0, 21)
+    tone = NodeSpec("sim-noise-tone", "Test", 0.5, 22, mic_wav=_tone_wav(tmp_path / "t.wav", 80))
+    registry = commons_home / "registry.sqlite"
+    with running_gateway(stack, tmp_path / "gateway", database, gateway__registry=str(registry)):
+        influx = influx_for(stack, database)
+        started = time.time()
+        # An hour of history at 360x (about 10 s), then live; a reading every 5 s of sound.
+        options = SimulateOptions(
+            kind="noise", count=2, backfill_hours=1, speed=360, interval=5, duration=12, seed=21
+        )
+        summary = simulate(options, nodes=[street, tone], home=commons_home, echo=_quiet)
+        published = {node: set(e["seqs"]) for node, e in summary["nodes"].items()}
+        for node, entry in summary["nodes"].items():
+            assert entry["memory_errors"] == 0 and entry["crashes"] == 0, (node, entry)
+            assert len(published[node]) >= 3, (node, entry)
+
+        def stored() -> dict[str, list[dict[str, Any]]]:
+            out: dict[str, list[dict[str, Any]]] = {}
+            q = 'SELECT "seq", "laeq", "la90", "lafmax", "period", "qa" FROM "noise" GROUP BY node'
+            for row in rows(influx, q):
+                out.setdefault(row["node"], []).append(row)
+            return out
+
+        def complete() -> bool:
+            have = stored()
+            return all(
+                seqs <= {int(r["seq"]) for r in have.get(n, [])} for n, seqs in published.items()
+            )
+
+        wait_until(complete, 60, "every published noise reading in InfluxDB", poll=0.5)
+        points = stored()
+        for node in published:
+            seqs = [int(p["seq"]) for p in points[node]]
+            assert len(seqs) == len(set(seqs)) and seqs == sorted(seqs), node
+            assert all(p["period"] == 5 for p in points[node]), points[node]
+        # The street: the node's clock started an hour back; levels of a busy road.
+        assert points["sim-noise-street"][0]["time"] < started - 600
+        for p in points["sim-noise-street"]:
+            assert 40 < p["la90"] <= p["laeq"] <= p["lafmax"] < 90, p
+        # The recording: an 80 dB tone, measured by the firmware's meter, history and live.
+        for p in points["sim-noise-tone"]:
+            assert p["laeq"] == pytest.approx(80.0, abs=0.5), p
+            assert p["qa"] == 0, p

@@ -34,14 +34,13 @@ counts the frames), as on the ESP32. While the node's clock runs faster than rea
 emulated microphone hands out at most ``audio_speed`` (default 4) times real time of audio;
 the rest of what falls due is lost as overruns. (The unix port polls a stream without a
 file descriptor every millisecond, so a node reading 256 frames at a time cannot take much
-more than 5 times real time anyway; and a stream that is always readable would starve the
-node's timers, since asyncio queues a task woken by I/O ahead of every timer on the
-accelerated clock: after each read the stream stays unreadable for 1 ms of real time, so
-the timers get their turn.) A node backfilling at 1440x therefore measures contiguous stretches
-(up to the DMA buffer's 43 ms of stereo frames) of the sound of its own time, about 1 in
-400 of it: each period of the firmware (``period_s`` of samples) spans some 400 times as
-long on the node's clock. Live (the clock at real speed), every sample is delivered and
-measured, at about 2 % of a core.
+more than 5 times real time anyway. And asyncio queues a task woken by I/O ahead of every
+timer on the accelerated clock, so a stream readable at every look would starve the node's
+timers: after each read the stream answers one poll unreadable.) A node backfilling at 1440x therefore measures contiguous stretches (up to the DMA
+buffer's 43 ms of stereo frames) of the sound of its own time, at most 1 in 360 of it:
+each period of the firmware (``period_s`` of samples) spans several hundred
+times as long on the node's clock. Live (the clock at real speed), every sample is
+delivered and measured, at about 2 % of a core.
 
 Until it is polled (``ioctl``, as ``asyncio.StreamReader`` does), ``readinto`` blocks
 until the buffer is full, as on the ESP32; after that it returns what is there.
@@ -66,10 +65,11 @@ _LEVEL_STEP_S = 0.04  # the street's level is evaluated every 40 ms of the node'
 _SLOT_S = 10  # pass-bys are drawn per 10 s of the node's time
 _SELF_NOISE_DBA = 33.0  # INMP441 EIN (datasheet)
 _DEFAULT_AUDIO_SPEED = 4.0
-# After a read the stream stays unreadable this long (real time): asyncio queues a task woken
-# by I/O ahead of every timer on the accelerated clock, so a stream readable at every look
-# would starve the node's timers (keep-alive, watchdog supervisor) while it backfills.
-_GAP_S = 0.001
+# After a read the stream answers this many polls unreadable: asyncio queues a task woken by
+# I/O ahead of every timer on the accelerated clock, so a stream readable at every look would
+# starve the node's timers (keep-alive, the watchdog's supervisor) while it backfills, however
+# long the firmware takes per block (a busy machine).
+_GAP_POLLS = 1
 # IEC 61672-1 Annex E poles (REFERENCE 1.1) and the +2.00 dB normalisation.
 _F1, _F2, _F3, _F4 = 20.598997, 107.65265, 737.86223, 12194.217
 
@@ -273,7 +273,7 @@ class I2S(io.IOBase):
         speed = sim_config.get().get("audio_speed", _DEFAULT_AUDIO_SPEED)
         self._max_rate = speed * rate
         self._polled = False
-        self._quiet_until = 0.0
+        self._quiet_polls = 0
         self.overruns = 0
         self._file = None
         self._street = None
@@ -316,7 +316,8 @@ class I2S(io.IOBase):
     def ioctl(self, req, arg):
         if req == 3:  # MP_STREAM_POLL
             self._polled = True
-            if sim_clock.real_now() < self._quiet_until:
+            if self._quiet_polls > 0:
+                self._quiet_polls -= 1
                 return 0
             return arg & 1 if self._avail() >= _READABLE else 0
         return -1  # no file descriptor (MP_STREAM_GET_FILENO), nothing else
@@ -325,7 +326,7 @@ class I2S(io.IOBase):
         want = len(buf) // self._frame
         if self._polled:  # asyncio: what is there
             n = self._take(buf, 0, min(want, self._avail()))
-            self._quiet_until = sim_clock.real_now() + _GAP_S
+            self._quiet_polls = _GAP_POLLS
             return n * self._frame
         done = 0  # blocking: until the buffer is full, as the frames arrive
         while done < want:

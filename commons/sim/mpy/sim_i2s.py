@@ -36,11 +36,11 @@ the rest of what falls due is lost as overruns. (The unix port polls a stream wi
 file descriptor every millisecond, so a node reading 256 frames at a time cannot take much
 more than 5 times real time anyway. And asyncio queues a task woken by I/O ahead of every
 timer on the accelerated clock, so a stream readable at every look would starve the node's
-timers: after each read the stream answers one poll unreadable.) A node backfilling at 1440x therefore measures contiguous stretches (up to the DMA
-buffer's 43 ms of stereo frames) of the sound of its own time, at most 1 in 360 of it:
-each period of the firmware (``period_s`` of samples) spans several hundred
-times as long on the node's clock. Live (the clock at real speed), every sample is
-delivered and measured, at about 2 % of a core.
+timers: after each read the stream answers one poll unreadable.) A node backfilling at
+1440x therefore measures contiguous stretches (up to the DMA buffer's 43 ms of stereo
+frames) of the sound of its own time, at most 1 in 360 of it: each period of the firmware
+(``period_s`` of samples) spans several hundred times as long on the node's clock. Live
+(the clock at real speed), every sample is delivered and measured, at about 2 % of a core.
 
 Until it is polled (``ioctl``, as ``asyncio.StreamReader`` does), ``readinto`` blocks
 until the buffer is full, as on the ESP32; after that it returns what is there.

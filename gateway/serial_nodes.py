@@ -86,6 +86,7 @@ class NodeLinkCounters:
     duplicates: int = 0  # the same record again after a lost ACK: acknowledged, not stored
     refused: int = 0  # answered NAK because the queue refused new work
     console: int = 0  # the node's own console lines
+    hellos: int = 0  # time requests answered
     connected: bool = False
     last_error: str = ""
 
@@ -128,6 +129,7 @@ class SerialNodeReader:
             "duplicates": c.duplicates,
             "refused": c.refused,
             "console": c.console,
+            "hellos": c.hellos,
             "rejected": sum(self.rejected.values()),
         }
         for reason in REASONS:
@@ -248,6 +250,7 @@ class SerialNodeReader:
             self._reject(WRONG_NODE, f"HELLO from {hello.node!r}")
             self._write(nak_line(0, WRONG_NODE))
             return
+        self.counters.hellos += 1
         log.info("%s: says hello (fw %s); sending the time", hello.node, hello.fw)
         self._write(time_line(int(self._clock())))
 

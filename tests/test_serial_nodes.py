@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from fake_serial import FakeSensor, wait_for
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from commons.settings import ConfigError
 from gateway.queue import DurableQueue
@@ -177,3 +180,49 @@ def test_unplug_and_replug_are_survived(tmp_path: Path, queue: DurableQueue) -> 
     node.unplug()
     assert [json.loads(m.payload)["seq"] for m in queue.peek(10)] == [1, 2]
     assert reader.counters.reconnects == 1 and reader.counters.disconnects == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=80),
+            st.sampled_from(
+                [
+                    msg_line(5, TOPIC, reading(5)),
+                    msg_line(6, "commons/v1/esp32-other/air", reading(6)),
+                    frame(b"SC1 HELLO " + NODE.encode() + b" 0.1.0"),
+                    b"SC1 MSG 7 " + TOPIC.encode() + b" {} 00000000\n",
+                    b"\n",
+                    b"\r\n",
+                ]
+            ),
+        ),
+        max_size=30,
+    )
+)
+def test_any_bytes_end_each_line_in_exactly_one_count(chunks: list[bytes]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        queue = DurableQueue(Path(tmp) / "queue.sqlite")
+        try:
+            reader = SerialNodeReader(SerialNodeSettings(Path(tmp) / "x", NODE, 115200), queue)
+            for chunk in chunks:
+                reader.feed(chunk)
+            data = b"".join(chunks)
+            lines = data.split(b"\n")[:-1]  # the part after the last newline is pending
+            numbers = reader.numbers()
+            counted = (
+                numbers["readings"]
+                + numbers["duplicates"]
+                + numbers["console"]
+                + numbers["hellos"]
+                + numbers["rejected"]
+                + numbers["refused"]
+            )
+            # Empty lines are skipped; a line past LINE_MAX is counted when it overflows.
+            assert counted == sum(1 for line in lines if line.rstrip(b"\r")) or any(
+                len(line) > LINE_MAX for line in data.split(b"\n")
+            )
+            assert len(queue.peek(1000)) == numbers["readings"]
+        finally:
+            queue.close()

@@ -40,7 +40,7 @@ timers: after each read the stream answers one poll unreadable.) A node backfill
 1440x therefore measures contiguous stretches (up to the DMA buffer's 43 ms of stereo
 frames) of the sound of its own time, at most 1 in 360 of it: each period of the firmware
 (``period_s`` of samples) spans several hundred times as long on the node's clock. Live
-(the clock at real speed), every sample is delivered and measured, at about 2 % of a core.
+(the clock at real speed), every sample is delivered and measured, at about 5 % of a core.
 
 Until it is polled (``ioctl``, as ``asyncio.StreamReader`` does), ``readinto`` blocks
 until the buffer is full, as on the ESP32; after that it returns what is there.

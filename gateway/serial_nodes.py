@@ -115,6 +115,7 @@ class SerialNodeReader:
         self._last_number = -1  # the last record committed, to spot a resend
         self._backoff = Backoff(base=REOPEN_BASE_S, cap=REOPEN_CAP_S)
         self._next_open = 0.0
+        self.last_seen: float | None = None  # when the node last said something valid
 
     def numbers(self) -> dict[str, int]:
         c = self.counters
@@ -240,6 +241,8 @@ class SerialNodeReader:
         except LinkError as exc:
             self._reject(exc.reason, exc.detail)
             return
+        if isinstance(parsed, Hello) and parsed.node == self.settings.node:
+            self.last_seen = self._clock()
         if isinstance(parsed, Hello):
             self._hello(parsed)
         else:
@@ -281,6 +284,7 @@ class SerialNodeReader:
             self._write(nak_line(msg.number, QUEUE_FULL))
             return
         self.counters.messages += 1
+        self.last_seen = now
         if msg.number:
             self._last_number = msg.number
         self._backoff.reset()

@@ -379,6 +379,14 @@ class SerialSensors:
         """Per sensor (by node id): its port, counters and frame counts."""
         return {r.settings.node: r.status() for r in self.readers}
 
+    def last_seen(self) -> dict[str, float]:
+        """When each node on a serial port last sent a message (PM sensors are not nodes)."""
+        return {
+            r.settings.node: r.last_seen
+            for r in self.readers
+            if not isinstance(r, SerialSensorReader) and r.last_seen is not None
+        }
+
     def status_fields(self) -> dict[str, int]:
         """Totals over all sensors for the gateway's status (flat: they become fields)."""
         if not self.readers:

@@ -69,7 +69,7 @@ class Gateway:
         counters = self.queue.counters()
         oldest = self.queue.oldest_received()
         now = time.time()
-        last_seen = self.ingress.last_seen
+        last_seen = {**self.ingress.last_seen, **self.serial.last_seen()}
         return {
             "v": 1,
             "ts": int(now),
@@ -84,7 +84,7 @@ class Gateway:
             "uplink_error": self.queue.state("uplink_error"),
             "uplink_alive": self._uplink.is_alive(),
             **self.serial.status_fields(),
-            # Per node: when the gateway last heard from it (MQTT only; a table, not a field).
+            # Per node: when the gateway last heard from it (a table, not a field).
             "last_seen": {node: int(t) for node, t in sorted(last_seen.items())},
         }
 

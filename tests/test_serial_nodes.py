@@ -150,6 +150,7 @@ def test_messages_are_committed_then_acknowledged_and_the_rest_refused_with_reas
     ]
     stored = [(m.topic, json.loads(m.payload).get("seq")) for m in queue.peek(100)]
     assert stored == [(TOPIC, 1), (TOPIC, 2), (TOPIC, "three"), (f"commons/v1/{NODE}/status", None)]
+    assert reader.last_seen is not None
     numbers = reader.numbers()
     assert numbers["readings"] == 4 and numbers["invalid"] == 1 and numbers["duplicates"] == 1
     assert numbers["console"] == 1

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import GatewayProcess, influx_for, rows
+from harness import GatewayProcess, influx_for, rows, watching_status
 from mprunner import MICROPYTHON, MicroPython
 from nodeproc import compile_hw
 
@@ -174,6 +174,12 @@ def test_usb_serial_node_readings_reach_influxdb_exactly_once(
         usb_node.inject(_msg(900_001, "commons/v1/esp32-other/air", other))
         usb_node.inject(_msg(900_002, f"commons/v1/{NODE}/air", other).replace(b"999", b"998"))
         usb_node.inject(b"SC1 " + b"x" * 2000 + b"\n")
+        with watching_status(stack, gateway.gateway_id) as seen:
+            wait_until(
+                lambda: any(NODE in s.get("last_seen", {}) for s in seen),
+                30,
+                "the gateway's status to have heard from the node",
+            )
         count = len(_seqs(influx))
         wait_until(lambda: len(_seqs(influx)) >= count + 3, 60, "more readings after garbage")
         # Unplugged at random moments, three times; plugged in again each time.

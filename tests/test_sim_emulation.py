@@ -418,3 +418,21 @@ print("RESULT " + json.dumps(hours))
     night, rush = max(hours[1:5]), min(hours[7], hours[8], hours[17], hours[18])
     assert rush > night + 8, hours  # a busy road: traffic by day, quiet nights
     assert 45 < night < 65 and 65 < rush < 80, hours
+
+
+def test_calibration_recording_on_a_node_whose_driver_swaps_the_slots(
+    tmp_path: Path, sim_path: list[Path]
+) -> None:
+    from commons.noise import analyze
+
+    mic = {"source": "street", "level_db": 94.0, "seed": 5}  # a calibrator's level
+    _node(tmp_path, {**MIC_WIRING, "mic": mic, "faults": {"i2s_quirk": "swap"}})
+    script = """
+from noise import record
+print("RESULT", record.record("cal.wav", 2, 32, 25, 33))
+"""
+    proc = _run(tmp_path, sim_path, script)
+    assert _result(proc) == 2 * 48000
+    assert "record: I2S slots left=0 right=" in proc.stdout and "reading slot 1" in proc.stdout
+    readings = list(analyze(tmp_path / "cal.wav", period_s=1))
+    assert readings and all(r["laeq"] == pytest.approx(94.0, abs=0.5) for r in readings)

@@ -63,9 +63,25 @@ def record_from(source: Readable, path: str, seconds: int, rate: int) -> int:
 def record(
     path: str, seconds: int, sck: int, ws: int, sd: int, rate: int = 48000, bus: int = 0
 ) -> int:
-    """Record the INMP441 on I2S ``bus`` (pins ``sck``, ``ws``, ``sd``) to ``path``."""
-    i2s = open_i2s(bus, sck, ws, sd, rate)
+    """Record the INMP441 on I2S ``bus`` (pins ``sck``, ``ws``, ``sd``) to ``path``.
+
+    As the node does: the bus is read in stereo, the microphone's first half second is
+    discarded, and the slot that talks is kept (REFERENCE.md 8.5: some ESP-IDF versions
+    return zeros for a mono read or swap the slots).
+    """
+    from noise.source import ACTIVE_SPAN, slot_spans
+    from noise.streams import SlotSource
+
+    i2s = open_i2s(bus, sck, ws, sd, rate, True)
     try:
-        return record_from(i2s, path, seconds, rate)
+        buf = bytearray(BLOCK_BYTES)
+        skip = rate  # words: half a second of stereo frames
+        while skip > 0:
+            skip -= (i2s.readinto(buf) or 0) >> 2
+        left, right = slot_spans(buf, i2s.readinto(buf) or 0)
+        slot = 1 if right >= ACTIVE_SPAN > left else 0
+        print(f"record: I2S slots left={left} right={right}: reading slot {slot}")
+        del buf
+        return record_from(SlotSource(i2s, slot, BLOCK_BYTES // 4), path, seconds, rate)
     finally:
         i2s.deinit()

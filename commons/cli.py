@@ -159,7 +159,7 @@ def stack_status(as_json: bool) -> None:
     type=click.FloatRange(min=1),
     default=10.0,
     show_default=True,
-    help="Seconds between live readings of each node.",
+    help="Seconds between live readings of each noise node (its period; air nodes: 60 s).",
 )
 def demo(duration: float | None, interval: float) -> None:
     """The whole pipeline on this machine: stack, gateway, nodes with a day of history, export."""

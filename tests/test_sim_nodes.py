@@ -183,3 +183,18 @@ def test_noise_nodes_measure_street_noise_and_a_recording_into_influxdb(
         for p in points["sim-noise-tone"]:
             assert p["laeq"] == pytest.approx(80.0, abs=0.5), p
             assert p["qa"] == 0, p
+
+
+def test_simulate_refuses_a_recording_the_meter_cannot_take(
+    stack: StackInfo, run_commons: RunCommons, tmp_path: Path
+) -> None:
+    wav = _tone_wav(tmp_path / "low.wav", 80, seconds=1, rate=16000)
+    proc = run_commons(
+        "node", "simulate", "--kind", "noise", "--count", "1", "--duration", "0",
+        "--mic", str(wav), "--seed", "31",
+        timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "sample rate 16000 Hz not supported; supported rates: 44100, 48000 Hz" in proc.stderr
+    proc = run_commons("node", "simulate", "--mic", str(wav), timeout=60)
+    assert proc.returncode == 2 and "a recording needs --kind noise" in proc.stderr

@@ -178,7 +178,7 @@ def test_noise_nodes_measure_street_noise_and_a_recording_into_influxdb(
         # The street: the node's clock started an hour back; levels of a busy road.
         assert points["sim-noise-street"][0]["time"] < started - 600
         for p in points["sim-noise-street"]:
-            assert 40 < p["la90"] <= p["laeq"] <= p["lafmax"] < 90, p
+            assert 35 < p["la90"] <= p["laeq"] <= p["lafmax"] < 90, p
         # The recording: an 80 dB tone, measured by the firmware's meter, history and live.
         for p in points["sim-noise-tone"]:
             assert p["laeq"] == pytest.approx(80.0, abs=0.5), p

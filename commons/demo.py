@@ -9,8 +9,8 @@ Every node is the real firmware: a ``micropython`` process with emulated sensors
 take a reading a minute of their own time. Noise nodes measure the emulated microphone (street
 noise on their clock) and report every ``--interval`` seconds (their period); while their
 clocks run fast, the emulated microphone hands out at most a few times real time of audio, so
-each history reading measures its period's worth of sound taken in short stretches over about
-an hour of the node's day (docs/noise-simulation.md), and live readings measure every sample.
+each history reading measures its period's worth of sound taken in short stretches over one to
+a few hours of the node's day (docs/noise-simulation.md); live readings measure every sample.
 """
 
 from __future__ import annotations

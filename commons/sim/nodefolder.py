@@ -135,6 +135,16 @@ def sim_config(
         }
         for b in board.i2c
     ]
+    mic: dict[str, Any] = {}
+    if board.i2s:  # the microphone: what it hears, and the CPU budget of its audio
+        mic = {
+            "mic": (
+                {"source": "wav", "file": MIC_FILE}
+                if spec.mic_wav is not None
+                else {"source": "street", "traffic": spec.traffic, "seed": spec.seed}
+            ),
+            "audio_speed": AUDIO_SPEED,
+        }
     return {
         "node": spec.node_id,
         "seed": spec.seed,
@@ -153,12 +163,7 @@ def sim_config(
         },
         "env": {"file": ENV_FILE, "start": env_start, "step": physics.STEP_S, "count": env_count},
         "i2s": [{"sck": m.sck, "ws": m.ws, "sd": m.sd, "slot": m.slot} for m in board.i2s],
-        "mic": (
-            {"source": "wav", "file": MIC_FILE}
-            if spec.mic_wav is not None
-            else {"source": "street", "traffic": spec.traffic, "seed": spec.seed}
-        ),
-        "audio_speed": AUDIO_SPEED,
+        **mic,
         "faults": dict(spec.faults),
     }
 

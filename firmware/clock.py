@@ -59,19 +59,6 @@ class Clock:
         self.synced = True
         return True
 
-    def set(self, unix: int) -> bool:
-        """Set the clock to ``unix`` (UTC seconds) from another source: the gateway, over USB."""
-        if unix < _EARLIEST:
-            return False
-        import machine
-
-        tm = time.gmtime(unix - self._offset)
-        machine.RTC().datetime((tm[0], tm[1], tm[2], tm[6] + 1, tm[3], tm[4], tm[5], 0))
-        self.syncs += 1
-        self._last = unix
-        self.synced = True
-        return True
-
     def due(self) -> bool:
         """True when a sync is due: never synced, or ``resync_s`` since the last one.
 

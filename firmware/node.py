@@ -96,11 +96,12 @@ class Node:
                 cfg, self.ring, self.clock, self.ready, _read_int(self.hours_path)
             )
         self.uplink: Uplink | SerialUplink
-        if cfg.uplink == "serial":
-            # Loaded only here: an MQTT node keeps its RAM.
-            import serial_uplink
-
-            self.uplink = serial_uplink.SerialUplink(cfg, self.ring, self.clock, self)
+        if cfg.uplink != "mqtt":
+            # Loaded only here, by a name made at run time: an MQTT node keeps its RAM and its
+            # name pool (an import statement would intern the module's name in every node).
+            self.uplink = __import__(b"serial_uplink".decode()).start(
+                cfg, self.ring, self.clock, self
+            )
         else:
             self.uplink = Uplink(cfg, self.ring, self.clock, wlan, self.ready, self)
         self.wdt: machine.WDT | None = None
@@ -233,7 +234,7 @@ def start() -> Node | None:
     cfg = load_config(wlan.config("mac"))
     if cfg is None:
         return None
-    if cfg.uplink == "serial":
+    if cfg.uplink != "mqtt":
         wlan.active(False)  # readings go over USB: the radio stays off
     node = Node(cfg, wlan)
     # Collect once a quarter of what is left has been allocated: smaller, more frequent

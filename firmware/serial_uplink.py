@@ -45,6 +45,25 @@ MAX_WAIT_MS = const(30_000)
 _HELLO_RETRY_MS = const(1000)
 _POLL_MS = const(50)
 _READ_PAUSE_MS = const(1000)  # after a failed read (nobody at the other end)
+_EARLIEST = const(1_577_836_800)  # as clock.py: a time before 2020 is not a set clock
+
+
+def set_clock(clock: Clock, unix: int) -> bool:
+    """Set the node's clock to ``unix`` (UTC seconds) from the gateway's TIME line.
+
+    Here rather than in ``clock``: only a node in this mode needs it, and every byte of code
+    a Wi-Fi node loads is heap it cannot use.
+    """
+    if unix < _EARLIEST:
+        return False
+    import machine
+
+    tm = time.gmtime(unix - clock._offset)
+    machine.RTC().datetime((tm[0], tm[1], tm[2], tm[6] + 1, tm[3], tm[4], tm[5], 0))
+    clock.syncs += 1
+    clock._last = unix
+    clock.synced = True
+    return True
 
 
 def crc_hex(body: bytes) -> bytes:
@@ -125,7 +144,7 @@ class SerialUplink:
                 self.last_error = "refused: " + b" ".join(words[2:]).decode()
                 print("serial uplink:", self.last_error)
         elif verb == b"TIME":
-            if self.clock.set(number):
+            if set_clock(self.clock, number):
                 print("serial uplink: clock set by the gateway")
         else:
             self.bad_lines += 1
@@ -186,3 +205,8 @@ class SerialUplink:
                 last_status = now
                 gc.collect()
             await asyncio.sleep_ms(_POLL_MS)
+
+
+def start(cfg: Config, ring: RingBuffer, clock: Clock, node: Node) -> SerialUplink:
+    """The node's uplink in this mode (``node.py`` loads this module by a run-time name)."""
+    return SerialUplink(cfg, ring, clock, node)

@@ -23,6 +23,7 @@ from gateway.backoff import Backoff
 from gateway.config import GatewaySettings
 from gateway.queue import DurableQueue, Message, QueueFullError
 from gateway.ratelimit import NodeRateLimiter, grace_after
+from gateway.stamps import ArrivalStamps
 from gateway.stopflag import StopFlag
 
 FLUSH_MAX = 1000
@@ -71,6 +72,7 @@ class Ingress:
         self._status_topic = gateway_status_topic(settings.gateway_id)
         self.limiter = NodeRateLimiter(settings.node_rate, settings.node_burst)
         self.last_seen: dict[str, float] = {}
+        self.stamps = ArrivalStamps()
         self._disconnected_at: float | None = None
         self._limited = 0
         self._samples: list[tuple[Message, str]] = []
@@ -146,13 +148,17 @@ class Ingress:
         if not self._pending:
             self._first_pending = time.monotonic()
         now = time.time()
-        received = Message(msg.topic, bytes(msg.payload), now)
+        payload = bytes(msg.payload)
+        received = Message(msg.topic, payload, now)
         message: Message | None = received
         node = node_of(msg.topic)
         # Only well-formed ids are tracked: anything else is dead-lettered downstream, and
         # hostile topics must not grow these tables.
         if node is not None and NODE_ID_PATTERN.match(node):
             self.last_seen[node] = now
+            stamp = self.stamps.received(node, payload, now)
+            if stamp != now:
+                received = message = Message(msg.topic, payload, stamp)
             if not self.limiter.allow(node, now):
                 self._refuse(node, received, now)
                 message = None

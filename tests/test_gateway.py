@@ -372,3 +372,31 @@ def test_gateway_status_command_reports_for_a_person_and_a_script(
     assert report["counters"]["received"] == 2
     assert report["counters"]["rejected_invalid"] == 1
     assert "report-1" in report["live"]["last_seen"]
+
+
+def test_undated_readings_sent_at_once_are_all_kept(stack: StackInfo, tmp_path: Path) -> None:
+    """A node that never had a clock sends its buffered readings at once, without ``ts``: the
+    gateway stamps them one second apart, so none overwrites another in InfluxDB."""
+    from commons.contract import Flag
+
+    database = _database()
+    influx = influx_for(stack, database)
+    node = f"nodate-{uuid.uuid4().hex[:6]}"
+    count = 25
+    before = time.time()
+    with running_gateway(stack, tmp_path, database):
+        publisher = Publisher(stack, node_credentials(stack, node))
+        for seq in range(1, count + 1):
+            payload = {"v": 1, "seq": seq, "fw": "test-1", "flags": [], "pm2_5": float(seq)}
+            publisher.publish_json(f"commons/v1/{node}/air", payload)
+        publisher.flush()
+        publisher.close()
+        wait_for_count(influx, "air", count)
+    stored = rows(influx, "SELECT pm2_5, seq, qa FROM air")
+    assert sorted(row["seq"] for row in stored) == list(range(1, count + 1))
+    assert all(row["pm2_5"] == float(row["seq"]) for row in stored)
+    assert all(row["qa"] & Flag.CLOCK_GATEWAY.bit for row in stored)
+    times = sorted(row["time"] for row in stored)
+    assert len(set(times)) == count
+    # Stamped when they arrived, then a second apart: the burst spreads over about its size.
+    assert int(before) <= times[0] and times[-1] - times[0] < count + 5

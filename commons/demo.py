@@ -42,7 +42,7 @@ from gateway.queue import DurableQueue
 from ingest.dbinit import init_database
 from ingest.export import export_csv
 from ingest.influx import InfluxHTTP
-from ingest.registry import Location
+from ingest.registry import Location, Registry
 
 HISTORY_STEP_S = 300
 HISTORY_H = 24
@@ -250,14 +250,56 @@ def run_demo(duration: float | None, interval: float) -> None:
 
 
 def _report(home: Path, influx: InfluxHTTP, history_start: int) -> None:
+    """Dashboards, planner exports and a report of the day, then where to look."""
+    from dashboards.build import build_all
+    from ingest.calibration import load as load_calibrations
+    from ingest.export import READING_MEASUREMENTS, ExportRequest, Format, Level, export
+    from ingest.exportconfig import ExportSettings
+    from ingest.report import PdfError, ReportRequest, write_report
+    from ingest.selection import Selection
+
     echo = click.echo
     exports = home / "exports"
     exports.mkdir(exist_ok=True)
     since = datetime.fromtimestamp(history_start, UTC)
     until = datetime.now(UTC) + timedelta(seconds=1)
-    out_path = exports / f"demo-{since:%Y%m%d}.csv"
-    with out_path.open("w", newline="") as out:
-        rows = export_csv(influx, out, since, until, progress=sys.stderr.isatty())
+    progress = sys.stderr.isatty()
+    registry_path = home / "registry.sqlite"
+    dashboards = build_all(registry_path, home / "dashboards")
+
+    settings = ExportSettings.load()
+    calibrations = load_calibrations()
+    made: list[str] = []
+    with Registry(registry_path) as registry:
+        raw_csv = exports / f"demo-{since:%Y%m%d}.csv"
+        with raw_csv.open("w", newline="") as out:
+            rows = export_csv(influx, out, since, until, progress=progress, registry=registry)
+        made.append(f"{raw_csv} ({rows} raw readings)")
+        selection = Selection(since, until, READING_MEASUREMENTS)
+        planners: tuple[tuple[Format, Level, str], ...] = (
+            ("parquet", "hourly", "hourly.parquet"),
+            ("geojson", "daily", "daily.geojson"),
+        )
+        for fmt, level, suffix in planners:
+            path = exports / f"demo-{since:%Y%m%d}-{suffix}"
+            request = ExportRequest(selection, fmt=fmt, level=level, indicators=True)
+            result = export(
+                influx, registry, request, settings, calibrations, path, progress=progress
+            )
+            made.append(f"{path} ({result.rows} {level} rows with indicators, + .meta.json)")
+        reports = []
+        for area in registry.area_names():
+            name = area.lower().replace(" ", "-")
+            suffix = ".pdf" if shutil.which("chromium") else ".html"
+            path = exports / f"report-{name}{suffix}"
+            request_r = ReportRequest(area, since, until, settings.tz)
+            try:
+                write_report(influx, registry, request_r, path)
+            except PdfError as exc:
+                echo(f"  warning: {area}: no PDF ({exc}); writing HTML")
+                path = path.with_suffix(".html")
+                write_report(influx, registry, request_r, path)
+            reports.append(path)
     counters = _counters(home)
     echo("")
     echo("The last 24 hours by neighbourhood:")
@@ -268,12 +310,21 @@ def _report(home: Path, influx: InfluxHTTP, history_start: int) -> None:
         f"Gateway: {counters['received']} messages received, {counters['written']} points "
         f"written, {counters['rejected']} rejected, {counters['queued']} queued."
     )
-    echo(f"Export:  {out_path} ({rows} rows, ODbL 1.0)")
+    echo(f"Exports ({settings.licence}):")
+    for line in made:
+        echo(f"  {line}")
+    echo("Planner reports:")
+    for path in reports:
+        echo(f"  {path}")
+    echo(f"Dashboards: {len(dashboards)} Grafana dashboards in {home / 'dashboards'}")
+    echo("  (load them with dashboards/provisioning/: docs/dashboards.md)")
     echo("")
     script = Path(sys.executable).parent / "commons"
     command = "commons" if shutil.which("commons") == str(script) else str(script)
     echo(f"Where to look next (with COMMONS_HOME={home}):")
     echo(f"  {command} stack status                      the services, still running")
     echo(f"  {command} gateway status --dead-letters 10  queue counters, rejected messages")
-    echo(f"  {command} export --start <ISO> --end <ISO> --format csv --out FILE")
+    echo(f"  {command} node list                         nodes, areas, public locations")
+    echo(f"  {command} export --start <ISO> --end <ISO> --format parquet --out FILE")
+    echo(f"  {command} report --area Riverside --start <ISO> --end <ISO> --out report.pdf")
     echo(f"  {command} stack down                        stop the services (data is kept)")

@@ -25,7 +25,6 @@ gateway's time, which sets the node's clock; so is every (re)opening of the port
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sqlite3
 import threading
@@ -55,6 +54,7 @@ from gateway.serial_link import (
     parse_line,
     time_line,
 )
+from gateway.serial_port import PortCounters, PortKeeper
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +76,13 @@ def open_node_port(settings: SerialNodeSettings) -> serial.Serial:
 
 
 @dataclass
-class NodeLinkCounters:
-    opened: int = 0
-    reconnects: int = 0  # opens after the port was lost
-    disconnects: int = 0
-    open_failures: int = 0
+class NodeLinkCounters(PortCounters):
     messages: int = 0  # committed to the queue (readings and statuses)
     invalid: int = 0  # ... of which break the contract (dead-lettered downstream)
     duplicates: int = 0  # the same record again after a lost ACK: acknowledged, not stored
     refused: int = 0  # answered NAK because the queue refused new work
     console: int = 0  # the node's own console lines
     hellos: int = 0  # time requests answered
-    connected: bool = False
-    last_error: str = ""
 
 
 class SerialNodeReader:
@@ -107,14 +101,17 @@ class SerialNodeReader:
         self.on_commit = on_commit
         self.counters = NodeLinkCounters()
         self.rejected: Counter[str] = Counter()
-        self._opener = opener
         self._clock = clock
-        self._port: serial.Serial | None = None
+        self.link = PortKeeper(
+            settings.node,
+            str(settings.port),
+            lambda: opener(settings),
+            self.counters,
+            Backoff(base=REOPEN_BASE_S, cap=REOPEN_CAP_S),
+        )
         self._buffer = bytearray()
         self._skipping = False  # inside a line that was too long: drop up to its end
         self._last_number = -1  # the last record committed, to spot a resend
-        self._backoff = Backoff(base=REOPEN_BASE_S, cap=REOPEN_CAP_S)
-        self._next_open = 0.0
         self.last_seen: float | None = None  # when the node last said something valid
 
     def numbers(self) -> dict[str, int]:
@@ -148,20 +145,9 @@ class SerialNodeReader:
     # -- the port ------------------------------------------------------------------------
 
     def _open(self, now: float) -> None:
-        try:
-            port = self._opener(self.settings)
-        except (serial.SerialException, OSError) as exc:
-            self.counters.open_failures += 1
-            if self.counters.open_failures == 1 or self.counters.last_error != str(exc):
-                log.warning("%s: cannot open %s (%s)", self.settings.node, self.settings.port, exc)
-            self.counters.last_error = str(exc)
-            self._next_open = now + self._backoff.next()
+        port = self.link.open(now)
+        if port is None:
             return
-        if self.counters.opened:
-            self.counters.reconnects += 1
-        self.counters.opened += 1
-        self.counters.connected = True
-        self._port = port
         self._buffer.clear()
         self._skipping = False
         log.info("%s: node on %s", self.settings.node, port.port)
@@ -169,33 +155,22 @@ class SerialNodeReader:
         self._write(time_line(int(now)))
 
     def _lost(self, exc: BaseException) -> None:
-        log.warning("%s: lost %s (%s)", self.settings.node, self.settings.port, exc)
-        self.counters.disconnects += 1
-        self.counters.connected = False
-        self.counters.last_error = str(exc)
-        self._close()
-        self._next_open = self._clock() + self._backoff.next()
-
-    def _close(self) -> None:
-        port, self._port = self._port, None
-        if port is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
-                port.close()
+        self.link.lost(exc, self._clock())
 
     def _write(self, line: bytes) -> None:
-        if self._port is None:
+        if self.link.port is None:
             return
         try:
-            self._port.write(line)
+            self.link.port.write(line)
         except (serial.SerialException, OSError) as exc:
             self._lost(exc)
 
     def _read(self) -> None:
-        assert self._port is not None
+        assert self.link.port is not None
         try:
-            data = self._port.read(1)
+            data = self.link.port.read(1)
             if data:
-                data += self._port.read(self._port.in_waiting)
+                data += self.link.port.read(self.link.port.in_waiting)
         except (serial.SerialException, OSError) as exc:
             self._lost(exc)
             return
@@ -287,7 +262,7 @@ class SerialNodeReader:
         self.last_seen = now
         if msg.number:
             self._last_number = msg.number
-        self._backoff.reset()
+        self.link.backoff.reset()
         self.on_commit()
         self._write(ack_line(msg.number))
 
@@ -297,14 +272,14 @@ class SerialNodeReader:
         """Read until ``stop`` is set; never raises for a node or port fault."""
         try:
             while not stop.is_set():
-                if self._port is None:
+                if self.link.port is None:
                     now = self._clock()
-                    if now >= self._next_open:
+                    if now >= self.link.next_open:
                         self._open(now)
                     else:
-                        stop.wait(min(self._next_open - now, REOPEN_CAP_S))
+                        stop.wait(min(self.link.next_open - now, REOPEN_CAP_S))
                     continue
                 self._read()
         finally:
-            self._close()
+            self.link.close()
             self.counters.connected = False

@@ -26,7 +26,6 @@ Readings count as ``received`` in the queue's counters, like messages from the b
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -47,6 +46,7 @@ from gateway.backoff import Backoff
 from gateway.queue import DurableQueue, Message, QueueFullError
 from gateway.serial_config import SerialNodeSettings, SerialSensorSettings, SerialSettings
 from gateway.serial_frames import START_COMMANDS, FrameParser, PmFrame, SensorModel
+from gateway.serial_port import PortCounters, PortKeeper
 
 if TYPE_CHECKING:
     from gateway.serial_nodes import SerialNodeReader
@@ -95,16 +95,10 @@ def trimmed_mean(values: Sequence[float]) -> float:
 
 
 @dataclass
-class SerialCounters:
-    opened: int = 0  # successful opens of the port
-    reconnects: int = 0  # opens after the port was lost
-    disconnects: int = 0  # reads that failed (unplugged, EIO)
-    open_failures: int = 0
+class SerialCounters(PortCounters):
     readings: int = 0  # readings committed to the queue
     missing: int = 0  # ... of which flagged sensor_missing
     dropped: int = 0  # readings lost because the queue refused them for too long
-    connected: bool = False
-    last_error: str = ""
 
 
 @dataclass
@@ -165,16 +159,19 @@ class SerialSensorReader:
         self.on_commit = on_commit
         self.parser = FrameParser(settings.sensor)
         self.counters = SerialCounters()
-        self._opener = opener
         self._clock = clock
         self._seq = SeqStore(seq_path)
         self._topic = topic_for(settings.node, Kind.AIR)
         self._fw = f"gateway-{__version__}/{settings.sensor.value}"
         self._held: deque[Message] = deque()
-        self._port: serial.Serial | None = None
+        self.link = PortKeeper(
+            settings.node,
+            str(settings.port),
+            lambda: opener(settings),
+            self.counters,
+            Backoff(base=REOPEN_BASE_S, cap=REOPEN_CAP_S),
+        )
         self._opened_at = 0.0
-        self._backoff = Backoff(base=REOPEN_BASE_S, cap=REOPEN_CAP_S)
-        self._next_open = 0.0
 
     def numbers(self) -> dict[str, int]:
         """Counters and frame counts (``connected`` as 0 or 1)."""
@@ -207,20 +204,9 @@ class SerialSensorReader:
     # -- the port ------------------------------------------------------------------------
 
     def _open(self, now: float) -> None:
-        try:
-            port = self._opener(self.settings)
-        except (serial.SerialException, OSError) as exc:
-            self.counters.open_failures += 1
-            if self.counters.open_failures == 1 or self.counters.last_error != str(exc):
-                log.warning("%s: cannot open %s (%s)", self.settings.node, self.settings.port, exc)
-            self.counters.last_error = str(exc)
-            self._next_open = now + self._backoff.next()
+        port = self.link.open(now)
+        if port is None:
             return
-        if self.counters.opened:
-            self.counters.reconnects += 1
-        self.counters.opened += 1
-        self.counters.connected = True
-        self._port = port
         self._opened_at = now
         log.info("%s: reading %s on %s", self.settings.node, self.settings.sensor, port.port)
         try:
@@ -229,24 +215,13 @@ class SerialSensorReader:
             self._lost(exc, now)
 
     def _lost(self, exc: BaseException, now: float) -> None:
-        log.warning("%s: lost %s (%s)", self.settings.node, self.settings.port, exc)
-        self.counters.disconnects += 1
-        self.counters.connected = False
-        self.counters.last_error = str(exc)
-        self._close()
+        self.link.lost(exc, now)
         self.parser.reset()  # a frame cut by the unplug is garbage
-        self._next_open = now + self._backoff.next()
-
-    def _close(self) -> None:
-        port, self._port = self._port, None
-        if port is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
-                port.close()
 
     def _read(self, window: _Window) -> None:
-        assert self._port is not None
+        assert self.link.port is not None
         try:
-            data = self._port.read(READ_CHUNK)
+            data = self.link.port.read(READ_CHUNK)
         except (serial.SerialException, OSError) as exc:
             self._lost(exc, self._clock())
             return
@@ -257,7 +232,7 @@ class SerialSensorReader:
         if frames:
             # Only a port that delivers frames is back for good: a flapping one that opens
             # and fails at once keeps backing off.
-            self._backoff.reset()
+            self.link.backoff.reset()
         if now - self._opened_at < self.settings.warmup:
             window.warmup_frames.extend(frames)
         else:
@@ -326,14 +301,14 @@ class SerialSensorReader:
                 if window.end - now > self.settings.interval:
                     # The clock was set back: start the window again from the new time.
                     window.end = self._window_after(now).end
-                if self._port is None and now >= self._next_open:
+                if self.link.port is None and now >= self.link.next_open:
                     self._open(now)
-                if self._port is not None:
+                if self.link.port is not None:
                     self._read(window)
                 else:
-                    stop.wait(max(0.0, min(window.end, self._next_open) - now))
+                    stop.wait(max(0.0, min(window.end, self.link.next_open) - now))
         finally:
-            self._close()
+            self.link.close()
             self.counters.connected = False
             self._commit_held()
 

@@ -9,11 +9,13 @@ and start again on the same port, and a subscriber that records what arrives.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +31,35 @@ from commons.stack import MOSQUITTO, find_binary
 
 HW_DIR = MP_DIR / "hw"
 NODE_HEAP = "100K"  # what an ESP32-WROOM leaves to Python (commons.micropython.ESP32_HEAP)
+
+
+class _ShortPaths:
+    """Short symlinks to the folders a node imports from.
+
+    MicroPython interns the path of every module file it loads into a name pool that grows in
+    steps, on the device as here; on the ESP32 those paths are a few bytes ("/main.py"). Under
+    pytest they would be as long as its temporary folders (longer still with several workers),
+    and an air node's heap would depend on where the tests run. So a node sees each folder of
+    its MICROPYPATH through a link of the same short length wherever the tests run.
+    """
+
+    def __init__(self) -> None:
+        self._root: Path | None = None
+        self._links: dict[Path, Path] = {}
+
+    def __call__(self, folder: Path) -> Path:
+        if self._root is None:
+            self._root = Path(tempfile.mkdtemp(prefix="mp", dir="/tmp"))
+            atexit.register(shutil.rmtree, self._root, True)
+        link = self._links.get(folder)
+        if link is None:
+            link = self._root / str(len(self._links))
+            link.symlink_to(folder.resolve(), target_is_directory=True)
+            self._links[folder] = link
+        return link
+
+
+short_path = _ShortPaths()
 
 
 def compile_hw(dest: Path) -> Path:
@@ -81,7 +112,7 @@ class NodeProcess:
         (self.folder / "hw.json").write_text(json.dumps(hw or {}))
 
     def start(self) -> NodeProcess:
-        env_path = ":".join([*(str(p) for p in self.path), ".frozen"])
+        env_path = ":".join([*(str(short_path(p)) for p in self.path), ".frozen"])
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [str(MICROPYTHON), "-X", f"heapsize={self.heap}", "-m", "main"],

@@ -100,6 +100,25 @@ def _age(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
+def _serial_lines(live: dict[str, Any]) -> list[str]:
+    """The serial ports' totals (PM sensors and USB-serial nodes), when the gateway has any."""
+    serial = {k.removeprefix("serial_"): v for k, v in live.items() if k.startswith("serial_")}
+    if not serial:
+        return []
+    lines = [
+        f"  serial      {serial.get('connected', 0)} port(s) connected, "
+        f"{serial.get('readings', 0)} readings, {serial.get('reconnects', 0)} reconnects"
+    ]
+    problems = {
+        name: value
+        for name, value in sorted(serial.items())
+        if value and name.startswith(("rejected_", "bad_", "garbage", "dropped", "missing"))
+    }
+    if problems:
+        lines.append("              " + ", ".join(f"{k} {v}" for k, v in problems.items()))
+    return lines
+
+
 def format_report(report: dict[str, Any], now: float | None = None) -> str:
     now = time.time() if now is None else now
     c = report["counters"]
@@ -129,6 +148,7 @@ def format_report(report: dict[str, Any], now: float | None = None) -> str:
     ]
     if report["uplink_error"]:
         lines.append(f"  uplink      last error: {report['uplink_error']}")
+    lines += _serial_lines(live or {})
     seen = live.get("last_seen", {}) if live else {}
     if seen:
         lines.append(f"  nodes       {len(seen)} heard from")

@@ -37,7 +37,7 @@ from commons.procs import DeadlineExceededError, ProcessRef, wait_until
 from commons.sim.nodefolder import NodeSpec
 from commons.sim.run import SimulateOptions, Simulation, print_summary
 from commons.stack import Stack
-from gateway.nodes import NodeAdmin
+from gateway.nodes import Hardware, NodeAdmin
 from gateway.queue import DurableQueue
 from ingest.dbinit import init_database
 from ingest.export import export_csv
@@ -91,7 +91,16 @@ def _register(info: StackInfo) -> dict[str, Credentials]:
     """Each demo node registered with its own MQTT credentials, as ``commons node add`` does."""
     nodes = NodeAdmin(info)
     return {
-        node.node_id: nodes.ensure(node.node_id, node.area, DEMO_LOCATIONS.get(node.node_id))
+        node.node_id: nodes.ensure(
+            node.node_id,
+            node.area,
+            DEMO_LOCATIONS.get(node.node_id),
+            hardware=Hardware(
+                (node.kind.value,),
+                # The simulation's air nodes carry the SDS011 (SimulateOptions' default).
+                SimulateOptions.pm_sensor if node.kind is Kind.AIR else None,
+            ),
+        )
         for node in DEMO_NODES
     }
 

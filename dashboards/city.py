@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.registry import Location, Registry, check_area, check_location, check_node_id
+from ingest.registry import (
+    Location,
+    Registry,
+    check_area,
+    check_hardware,
+    check_location,
+    check_node_id,
+)
 
 EXAMPLE_CITY = Path(__file__).with_name("example-city.toml")
 
@@ -37,6 +44,7 @@ class PublicNode:
     area: str
     public: Location | None
     interval_s: float | None
+    kinds: tuple[str, ...] = ()  # "air", "noise"; empty: not known
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,10 @@ class City:
     def in_area(self, area: str) -> list[PublicNode]:
         return [n for n in self.nodes if n.area == area]
 
+    def measures(self, area: str, kind: str) -> bool:
+        """True when a node of ``area`` measures ``kind``, or might (its kinds not known)."""
+        return any(not n.kinds or kind in n.kinds for n in self.in_area(area))
+
 
 def slug(name: str) -> str:
     """``Old Town`` → ``old-town``: lowercase letters, digits and single dashes."""
@@ -61,7 +73,7 @@ def from_registry(path: Path, name: str = "Sensor Commons") -> City:
     """The nodes of a registry that have an area, by id (nodes without an area are left out)."""
     with Registry(path) as registry:
         nodes = tuple(
-            PublicNode(n.id, n.area, n.public, n.interval)
+            PublicNode(n.id, n.area, n.public, n.interval, n.kinds)
             for n in registry.nodes()
             if n.area is not None
         )
@@ -70,7 +82,7 @@ def from_registry(path: Path, name: str = "Sensor Commons") -> City:
 
 def from_description(path: Path) -> City:
     """A city described in TOML: ``name`` and ``[[node]]`` tables with ``id``, ``area``,
-    ``lat``/``lon`` (the public location) and ``interval_s``."""
+    ``lat``/``lon`` (the public location), ``interval_s`` and ``kinds``."""
     raw = tomllib.loads(path.read_text())
     nodes = []
     for i, entry in enumerate(raw.get("node", [])):
@@ -86,8 +98,10 @@ def _node(path: Path, where: str, entry: dict[str, Any]) -> PublicNode:
             check_location(float(entry["lat"]), float(entry["lon"])) if "lat" in entry else None
         )
         interval = float(entry["interval_s"]) if "interval_s" in entry else None
+        kinds = tuple(str(kind) for kind in entry.get("kinds", ()))
+        check_hardware(kinds, None)
     except KeyError as exc:
         raise CityDescriptionError(path, where, f"missing key {exc}") from None
     except ValueError as exc:
         raise CityDescriptionError(path, where, str(exc)) from None
-    return PublicNode(node_id, area, public, interval)
+    return PublicNode(node_id, area, public, interval, kinds)

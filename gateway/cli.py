@@ -124,6 +124,18 @@ _GRID = click.option(
 @_LAT
 @_LON
 @_GRID
+@click.option(
+    "--kind",
+    "kinds",
+    type=click.Choice(["air", "noise"]),
+    multiple=True,
+    help="What the node measures (repeat for both); dashboards and QA follow it.",
+)
+@click.option(
+    "--pm-sensor",
+    type=click.Choice(["sds011", "pms5003"]),
+    help="Its PM sensor: storage-side QA uses that sensor's thresholds.",
+)
 @click.option("--host", help="Broker address the node connects to (default: the stack's).")
 @click.option("--wifi-ssid", help="Wi-Fi network written into the node's config file.")
 @click.option(
@@ -140,6 +152,8 @@ def node_add(
     lat: float | None,
     lon: float | None,
     grid_m: float,
+    kinds: tuple[str, ...],
+    pm_sensor: str | None,
 ) -> None:
     """Create NODE_ID's MQTT credentials and register it (id: lowercase [a-z0-9-], 3-32).
 
@@ -150,14 +164,21 @@ def node_add(
     """
     from commons.access import AccessNotConfiguredError
     from commons.dynsec import BrokerUnreachableError
-    from gateway.nodes import NodeExistsError, Wifi
+    from gateway.nodes import Hardware, NodeExistsError, Wifi
     from ingest.registry import RegistryError
 
     admin = _node_admin()
     wifi = Wifi(wifi_ssid, wifi_password or "") if wifi_ssid else None
     try:
+        hardware = Hardware(kinds, pm_sensor) if kinds or pm_sensor else None
         account = admin.add(
-            node_id, area, host=host, wifi=wifi, location=_location(lat, lon), grid_m=grid_m
+            node_id,
+            area,
+            host=host,
+            wifi=wifi,
+            location=_location(lat, lon),
+            grid_m=grid_m,
+            hardware=hardware,
         )
     except RegistryError as exc:
         _fail(str(exc), EXIT_INVALID)
@@ -247,6 +268,8 @@ def node_list(as_json: bool) -> None:
                         "area": n.area,
                         "registered": n.registered,
                         "credentials": n.credentials,
+                        "kinds": list(n.kinds),
+                        "pm_sensor": n.pm_sensor,
                         **_where(n.location, n.public),
                     }
                     for n in nodes

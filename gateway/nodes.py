@@ -29,6 +29,7 @@ from ingest.registry import (
     Registry,
     RegistryError,
     check_area,
+    check_hardware,
     check_node_id,
 )
 
@@ -58,6 +59,14 @@ class UnknownNodeError(Exception):
 class Wifi:
     ssid: str
     password: str
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What a node measures ("air", "noise") and its PM sensor, as the operator gives them."""
+
+    kinds: tuple[str, ...]
+    pm_sensor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,8 @@ class NodeEntry:
     credentials: bool | None  # None: the broker could not be asked
     location: Location | None = None  # exact: the operator's eyes only
     public: Location | None = None
+    kinds: tuple[str, ...] = ()
+    pm_sensor: str | None = None
 
 
 class NodeAdmin:
@@ -149,6 +160,7 @@ class NodeAdmin:
         wifi: Wifi | None = None,
         location: Location | None = None,
         grid_m: float = DEFAULT_GRID_M,
+        hardware: Hardware | None = None,
     ) -> NodeAccount:
         """Credentials on the broker, the registry entry, the provisioning file.
 
@@ -164,7 +176,7 @@ class NodeAdmin:
             except access.ClientExistsError:
                 raise NodeExistsError(node_id) from None
             try:
-                area = self._register(node_id, area, location, grid_m)
+                area = self._register(node_id, area, location, grid_m, hardware)
             except BaseException:
                 access.remove_client(dynsec, node_id)
                 raise
@@ -178,6 +190,7 @@ class NodeAdmin:
         area: str | None = None,
         location: Location | None = None,
         grid_m: float = DEFAULT_GRID_M,
+        hardware: Hardware | None = None,
     ) -> Credentials:
         """The node's credentials: new ones, or those in its provisioning file if it exists.
 
@@ -185,10 +198,12 @@ class NodeAdmin:
         which come back on every run).
         """
         try:
-            return self.add(node_id, area, location=location, grid_m=grid_m).credentials
+            return self.add(
+                node_id, area, location=location, grid_m=grid_m, hardware=hardware
+            ).credentials
         except NodeExistsError:
             pass
-        self._register(node_id, area, location, grid_m)
+        self._register(node_id, area, location, grid_m, hardware)
         config_file = self.nodes_dir / f"{node_id}.json"
         try:
             broker = json.loads(config_file.read_text())["broker"]
@@ -227,15 +242,23 @@ class NodeAdmin:
         area: str | None,
         location: Location | None = None,
         grid_m: float = DEFAULT_GRID_M,
+        hardware: Hardware | None = None,
     ) -> str | None:
         """Add the node to the registry, or keep its entry; return its area."""
+        if hardware is not None:
+            check_hardware(hardware.kinds, hardware.pm_sensor)
         with Registry(self.registry_path) as registry:
             try:
-                return registry.add(node_id, area, location, grid_m).area
+                added = registry.add(node_id, area, location, grid_m).area
+                if hardware is not None:
+                    registry.set_hardware(node_id, hardware.kinds, hardware.pm_sensor)
+                return added
             except RegistryError:
                 known = {node.id: node.area for node in registry.nodes()}
                 if node_id not in known:
                     raise
+                if hardware is not None:
+                    registry.set_hardware(node_id, hardware.kinds, hardware.pm_sensor)
                 if location is not None:
                     registry.set_location(node_id, location, grid_m)
                 if area is None:
@@ -282,6 +305,8 @@ class NodeAdmin:
                 credentials=None if with_credentials is None else name in with_credentials,
                 location=known[name].location if name in known else None,
                 public=known[name].public if name in known else None,
+                kinds=known[name].kinds if name in known else (),
+                pm_sensor=known[name].pm_sensor if name in known else None,
             )
             for name in names
         ]

@@ -34,7 +34,7 @@ from ingest.export_time import iso_utc
 from ingest.exportconfig import ExportSettings
 from ingest.influx import InfluxHTTP
 from ingest.provenance import Provenance, write_sidecar
-from ingest.qa import flag_node
+from ingest.qa import flag_node, rules_for
 from ingest.readings import CHUNK_SIZE, count_readings, node_readings
 from ingest.registry import Registry
 from ingest.schema import FIELD_LAT, FIELD_LON, MEASUREMENT, TAG_AREA, TAG_NODE
@@ -160,7 +160,9 @@ class Pipeline:
         )
         rows = _noting_firmware(rows, self.firmware.setdefault(node.id, set()))
         if measurement in _QA_MEASUREMENTS:
-            rows = flag_node(rows, measurement, interval=node.interval)
+            rows = flag_node(
+                rows, measurement, rules=rules_for(node.pm_sensor), interval=node.interval
+            )
         if self.request.level != "raw":
             rows = agg.aggregate(
                 rows,

@@ -60,6 +60,12 @@ SDS011_RULES = QaRules()
 # 1 µg/m³ (REFERENCE 5.2), no saturation value (effective range 0-500, maximum >= 1000).
 PLANTOWER_RULES = QaRules(rh_high_percent=75.0, pm_resolution=1.0, saturation=None)
 
+
+def rules_for(pm_sensor: str | None) -> QaRules:
+    """The thresholds of a node's PM sensor (registry); the SDS011's when it is not known."""
+    return PLANTOWER_RULES if pm_sensor == "pms5003" else SDS011_RULES
+
+
 _RANGES: dict[str, dict[str, tuple[float, float]]] = {
     kind.value: {spec.name: (spec.low, spec.high) for spec in specs}
     for kind, specs in MEASURED.items()

@@ -45,7 +45,14 @@ _ADDED_COLUMNS = {
     "public_lat": "REAL",
     "public_lon": "REAL",
     "interval_s": "REAL",
+    "kinds": "TEXT",
+    "pm_sensor": "TEXT",
 }
+
+# What a node measures (its board's sensors) and which PM sensor it has, when the operator
+# said so: QA thresholds and dashboards follow them.
+KINDS = ("air", "noise")
+PM_SENSORS = ("sds011", "pms5003")
 
 
 class RegistryError(ValueError):
@@ -70,6 +77,9 @@ class Node:
     grid_m: float | None = None
     # The node's reporting interval in seconds, when known (completeness of means).
     interval: float | None = None
+    # What it measures ("air", "noise"); empty when not known.
+    kinds: tuple[str, ...] = ()
+    pm_sensor: str | None = None
 
 
 def check_node_id(node_id: str) -> str:
@@ -94,6 +104,14 @@ def check_location(lat: float, lon: float) -> Location:
     return Location(lat, lon)
 
 
+def check_hardware(kinds: tuple[str, ...], pm_sensor: str | None) -> None:
+    for kind in kinds:
+        if kind not in KINDS:
+            raise RegistryError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    if pm_sensor is not None and pm_sensor not in PM_SENSORS:
+        raise RegistryError(f"PM sensor {pm_sensor!r} is not one of {', '.join(PM_SENSORS)}")
+
+
 def coarsen(location: Location, grid_m: float = DEFAULT_GRID_M) -> Location:
     """The centre of the grid cell of side ``grid_m`` metres that holds ``location``.
 
@@ -115,11 +133,11 @@ def coarsen(location: Location, grid_m: float = DEFAULT_GRID_M) -> Location:
     return Location(round(lat, _PUBLIC_DECIMALS), round(lon, _PUBLIC_DECIMALS))
 
 
-_COLUMNS = "id, area, added, lat, lon, grid_m, public_lat, public_lon, interval_s"
+_COLUMNS = "id, area, added, lat, lon, grid_m, public_lat, public_lon, interval_s, kinds, pm_sensor"
 
 
 def _node(row: tuple[Any, ...]) -> Node:
-    node_id, area, added, lat, lon, grid_m, plat, plon, interval = row
+    node_id, area, added, lat, lon, grid_m, plat, plon, interval, kinds, pm_sensor = row
     return Node(
         id=node_id,
         area=area,
@@ -128,6 +146,8 @@ def _node(row: tuple[Any, ...]) -> Node:
         public=None if plat is None else Location(plat, plon),
         grid_m=grid_m,
         interval=interval,
+        kinds=tuple(kinds.split(",")) if kinds else (),
+        pm_sensor=pm_sensor,
     )
 
 
@@ -203,6 +223,19 @@ class Registry:
             "UPDATE nodes SET lat = ?, lon = ?, grid_m = ?, public_lat = ?, public_lon = ?"
             " WHERE id = ?",
             (*values, node_id),
+        )
+        if cursor.rowcount == 0:
+            raise RegistryError(f"node {node_id!r} is not registered")
+        return self.node(node_id)
+
+    def set_hardware(
+        self, node_id: str, kinds: tuple[str, ...], pm_sensor: str | None = None
+    ) -> Node:
+        """What the node measures and with which PM sensor (empty / None: not known)."""
+        check_hardware(kinds, pm_sensor)
+        text = ",".join(k for k in KINDS if k in kinds) or None
+        cursor = self._db.execute(
+            "UPDATE nodes SET kinds = ?, pm_sensor = ? WHERE id = ?", (text, pm_sensor, node_id)
         )
         if cursor.rowcount == 0:
             raise RegistryError(f"node {node_id!r} is not registered")

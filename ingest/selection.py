@@ -95,6 +95,7 @@ class ExportNode:
     id: str
     public: Location | None
     interval: float | None
+    pm_sensor: str | None = None  # from the registry, when the operator gave it
 
 
 @dataclass(frozen=True)
@@ -184,5 +185,12 @@ def resolve(selection: Selection, influx: InfluxHTTP, registry: Registry | None)
         public = entry.public if entry else None
         if selection.bbox is not None and (public is None or not selection.bbox.holds(public)):
             continue
-        chosen.append(ExportNode(node_id, public, entry.interval if entry else None))
+        chosen.append(
+            ExportNode(
+                node_id,
+                public,
+                entry.interval if entry else None,
+                entry.pm_sensor if entry else None,
+            )
+        )
     return replace(selection, resolved=tuple(chosen))

@@ -246,3 +246,24 @@ def test_the_example_city_is_the_demo_city_at_its_public_locations() -> None:
     for node in DEMO_NODES:
         assert example[node.node_id].area == node.area
         assert example[node.node_id].public == coarsen(DEMO_LOCATIONS[node.node_id])
+        assert example[node.node_id].kinds == (node.kind.value,)
+
+
+def test_an_area_gets_panels_only_for_what_its_nodes_measure() -> None:
+    from dashboards.area import area_dashboard
+    from dashboards.city import City, PublicNode
+
+    def titles(city: City, area: str) -> list[str]:
+        board = area_dashboard(city, area)
+        return [str(panel.title) for panel in board.panels or [] if hasattr(panel, "title")]
+
+    air_only = City("t", (PublicNode("a-1", "North", None, 60, ("air",)),))
+    assert not any("Noise" in t for t in titles(air_only, "North"))
+    assert any("PM2.5" in t for t in titles(air_only, "North"))
+    noise_only = City("t", (PublicNode("n-1", "North", None, 60, ("noise",)),))
+    assert not any("PM" in t or "Temperature" in t for t in titles(noise_only, "North"))
+    assert any("Noise" in t for t in titles(noise_only, "North"))
+    # Not known: both kinds of panel, as before the registry knew kinds.
+    unknown = City("t", (PublicNode("u-1", "North", None, 60),))
+    both = titles(unknown, "North")
+    assert any("Noise" in t for t in both) and any("PM10" in t for t in both)

@@ -194,3 +194,11 @@ def test_memory_does_not_grow_with_the_length_of_the_input() -> None:
             tracemalloc.stop()
 
     assert peak(36 * 288) < peak(6 * 288) * 1.2
+
+
+def test_a_node_gets_the_thresholds_of_its_pm_sensor() -> None:
+    from ingest.qa import SDS011_RULES, rules_for
+
+    assert rules_for("pms5003") is PLANTOWER_RULES
+    assert rules_for("sds011") is SDS011_RULES
+    assert rules_for(None) is SDS011_RULES

@@ -113,6 +113,19 @@ def test_locations_are_kept_changed_and_forgotten(tmp_path: Path) -> None:
         assert registry.area_names() == ["north"]
 
 
+def test_what_a_node_measures_is_kept_and_checked(tmp_path: Path) -> None:
+    with Registry(tmp_path / "r.sqlite") as registry:
+        registry.add("node-1", "north")
+        assert registry.node("node-1").kinds == ()
+        node = registry.set_hardware("node-1", ("noise", "air"), "pms5003")
+        assert (node.kinds, node.pm_sensor) == (("air", "noise"), "pms5003")
+        with pytest.raises(RegistryError, match="kind 'co2'"):
+            registry.set_hardware("node-1", ("co2",))
+        with pytest.raises(RegistryError, match="PM sensor 'sps30'"):
+            registry.set_hardware("node-1", ("air",), "sps30")
+        assert registry.node("node-1").pm_sensor == "pms5003"
+
+
 def test_a_registry_from_before_locations_is_upgraded_in_place(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path)
@@ -177,11 +190,15 @@ def test_node_add_and_locate_from_the_command_line(
     stack: StackInfo, run_commons: RunCommons
 ) -> None:
     node = f"cli-{uuid.uuid4().hex[:6]}"
-    added = run_commons("node", "add", node, "--area", "Old Town", "--lat", "48.1", "--lon", "11.5")
+    added = run_commons(
+        "node", "add", node, "--area", "Old Town", "--lat", "48.1", "--lon", "11.5",
+        "--kind", "air", "--pm-sensor", "pms5003",
+    )  # fmt: skip
     assert added.returncode == 0, added.stderr
     listed = json.loads(run_commons("node", "list", "--json").stdout)
     entry = next(n for n in listed if n["node"] == node)
     assert entry["location"] == {"lat": 48.1, "lon": 11.5}
+    assert (entry["kinds"], entry["pm_sensor"]) == (["air"], "pms5003")
     public = coarsen(Location(48.1, 11.5))
     assert entry["public"] == {"lat": public.lat, "lon": public.lon}
     moved = run_commons("node", "locate", node, "--lat", "48.2", "--lon", "11.6", "--grid", "500")

@@ -243,6 +243,50 @@ def _where(
     return where
 
 
+@node.command("set")
+@click.argument("node_id")
+@click.option("--area", help="Move the node to this neighbourhood.")
+@click.option(
+    "--kind",
+    "kinds",
+    type=click.Choice(["air", "noise"]),
+    multiple=True,
+    help="What the node measures (repeat for both).",
+)
+@click.option("--pm-sensor", type=click.Choice(["sds011", "pms5003"]), help="Its PM sensor.")
+@click.option("--interval", type=float, help="Its reporting interval in seconds.")
+def node_set(
+    node_id: str,
+    area: str | None,
+    kinds: tuple[str, ...],
+    pm_sensor: str | None,
+    interval: float | None,
+) -> None:
+    """Change what the registry says of NODE_ID (area, kinds, PM sensor, interval); prints it."""
+    from ingest.registry import RegistryError
+
+    if area is None and not kinds and pm_sensor is None and interval is None:
+        _fail("nothing to change: give --area, --kind, --pm-sensor or --interval", EXIT_INVALID)
+    admin = _node_admin()
+    try:
+        changed = admin.describe(node_id, area, kinds or None, pm_sensor, interval)
+    except RegistryError as exc:
+        code = EXIT_CONFLICT if "not registered" in str(exc) else EXIT_INVALID
+        _fail(str(exc), code)
+    click.echo(
+        json.dumps(
+            {
+                "node": changed.id,
+                "area": changed.area,
+                "kinds": list(changed.kinds),
+                "pm_sensor": changed.pm_sensor,
+                "interval": changed.interval,
+            },
+            indent=2,
+        )
+    )
+
+
 @node.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def node_list(as_json: bool) -> None:

@@ -273,6 +273,29 @@ class NodeAdmin:
         with Registry(self.registry_path) as registry:
             return registry.set_location(node_id, location, grid_m)
 
+    def describe(
+        self,
+        node_id: str,
+        area: str | None = None,
+        kinds: tuple[str, ...] | None = None,
+        pm_sensor: str | None = None,
+        interval: float | None = None,
+    ) -> Node:
+        """Change what the registry says of a node; what is not given stays as it was."""
+        with Registry(self.registry_path) as registry:
+            node = registry.node(node_id)
+            if area is not None:
+                registry.set_area(node_id, area)
+            if kinds is not None or pm_sensor is not None:
+                registry.set_hardware(
+                    node_id,
+                    node.kinds if kinds is None else kinds,
+                    node.pm_sensor if pm_sensor is None else pm_sensor,
+                )
+            if interval is not None:
+                registry.set_interval(node_id, interval)
+            return registry.node(node_id)
+
     def remove(self, node_id: str) -> None:
         """Revoke the credentials (the node's connection is dropped now) and unregister it."""
         with self._dynsec() as dynsec:

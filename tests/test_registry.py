@@ -211,6 +211,15 @@ def test_node_add_and_locate_from_the_command_line(
     assert half.returncode == 2 and "--lon" in half.stderr
     unknown = run_commons("node", "locate", "no-such-node", "--lat", "1", "--lon", "1")
     assert unknown.returncode == 1 and "not registered" in unknown.stderr
+    changed = run_commons("node", "set", node, "--kind", "noise", "--interval", "30")
+    assert changed.returncode == 0, changed.stderr
+    described = json.loads(changed.stdout)
+    # Given values change, the rest stays: the PM sensor is still the one given at add.
+    assert (described["kinds"], described["pm_sensor"]) == (["noise"], "pms5003")
+    assert (described["area"], described["interval"]) == ("Old Town", 30.0)
+    assert run_commons("node", "set", node).returncode == 2
+    assert run_commons("node", "set", node, "--interval", "-1").returncode == 2
+    assert run_commons("node", "set", "no-such-node", "--area", "X").returncode == 1
     cleared = run_commons("node", "locate", node, "--clear")
     assert json.loads(cleared.stdout)["public"] is None
     assert run_commons("node", "remove", node).returncode == 0

@@ -11,6 +11,7 @@ import click
 
 from commons.home import commons_home
 from commons.settings import ConfigError
+from ingest.registry import KINDS, PM_SENSORS
 
 if TYPE_CHECKING:
     from gateway.nodes import NodeAdmin
@@ -117,6 +118,19 @@ _GRID = click.option(
     help="Side in metres of the grid cell whose centre is published instead.",
 )
 
+_KINDS = click.option(
+    "--kind",
+    "kinds",
+    type=click.Choice(list(KINDS)),
+    multiple=True,
+    help="What the node measures (repeat for both); dashboards and QA follow it.",
+)
+_PM_SENSOR = click.option(
+    "--pm-sensor",
+    type=click.Choice(list(PM_SENSORS)),
+    help="Its PM sensor: storage-side QA uses that sensor's thresholds.",
+)
+
 
 @node.command("add")
 @click.argument("node_id")
@@ -124,18 +138,8 @@ _GRID = click.option(
 @_LAT
 @_LON
 @_GRID
-@click.option(
-    "--kind",
-    "kinds",
-    type=click.Choice(["air", "noise"]),
-    multiple=True,
-    help="What the node measures (repeat for both); dashboards and QA follow it.",
-)
-@click.option(
-    "--pm-sensor",
-    type=click.Choice(["sds011", "pms5003"]),
-    help="Its PM sensor: storage-side QA uses that sensor's thresholds.",
-)
+@_KINDS
+@_PM_SENSOR
 @click.option("--host", help="Broker address the node connects to (default: the stack's).")
 @click.option("--wifi-ssid", help="Wi-Fi network written into the node's config file.")
 @click.option(
@@ -246,14 +250,8 @@ def _where(
 @node.command("set")
 @click.argument("node_id")
 @click.option("--area", help="Move the node to this neighbourhood.")
-@click.option(
-    "--kind",
-    "kinds",
-    type=click.Choice(["air", "noise"]),
-    multiple=True,
-    help="What the node measures (repeat for both).",
-)
-@click.option("--pm-sensor", type=click.Choice(["sds011", "pms5003"]), help="Its PM sensor.")
+@_KINDS
+@_PM_SENSOR
 @click.option("--interval", type=float, help="Its reporting interval in seconds.")
 def node_set(
     node_id: str,

@@ -126,6 +126,9 @@ class Node:
         s = self._status
         self._count_uptime()
         s.uptime = self.uptime_ms // 1000
+        # After a collection: what the node could still allocate, not how much garbage waits
+        # for the next automatic collection (without it a healthy node can report 0).
+        gc.collect()
         s.heap_free = gc.mem_free()
         s.rssi = None
         if self.wlan.isconnected():

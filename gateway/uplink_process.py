@@ -53,11 +53,19 @@ class StopRequest:
 
 
 def _die_with_parent(parent: int) -> None:
-    """Ask the kernel to SIGTERM this process when its parent exits (Linux)."""
+    """Ask the kernel to SIGKILL this process when its parent exits (Linux).
+
+    A gateway that died took its ingress with it; the next one starts an uplink of its own.
+    Nothing is lost by ending this one at once: every message it holds is still in the queue
+    until InfluxDB has acknowledged it, and a write cut off mid-request is sent again. A
+    graceful end (finishing the batch in hand) is only for an orderly stop, which the gateway
+    asks for through the stop event or which arrives as SIGTERM; waiting for an in-flight write
+    (up to its timeout) would leave this process running beside the next gateway's uplink.
+    """
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before the request was in place
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def late_cutoff() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,10 @@ from mprunner import (
     compile_firmware,
     firmware_modules,
 )
+from nodeproc import compile_hw
+
+# The script behind ``make firmware``: node tests run exactly what it builds.
+BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "build_firmware.py"
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +58,15 @@ def mp(request: pytest.FixtureRequest, mpy_build: Path) -> MicroPython:
 def mp_source(tools: None) -> MicroPython:
     """The unix port running the firmware sources (pure checks that need no second run)."""
     return MicroPython(FIRMWARE, "source")
+
+
+@pytest.fixture(scope="session")
+def node_path(tools: None, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """MICROPYPATH for a node: the fake hardware (.mpy), then what ``make firmware`` builds."""
+    spec = importlib.util.spec_from_file_location("build_firmware", BUILD_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    firmware = tmp_path_factory.mktemp("firmware-build")
+    script.build(firmware)
+    return [compile_hw(tmp_path_factory.mktemp("hw-mpy")), firmware]

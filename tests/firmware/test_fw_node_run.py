@@ -8,7 +8,6 @@ gateway's validation (commons.contract.parse_message).
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import platform
@@ -26,7 +25,6 @@ from nodeproc import (
     NodeProcess,
     PrivateBroker,
     Recorder,
-    compile_hw,
     node_config,
     stack_accounts,
 )
@@ -36,19 +34,6 @@ from commons.home import StackInfo
 from commons.procs import free_port, wait_until
 
 pytestmark = pytest.mark.integration
-BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "build_firmware.py"
-
-
-@pytest.fixture(scope="session")
-def node_path(tools: None, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """MICROPYPATH for a node: the fake hardware (.mpy), then what ``make firmware`` builds."""
-    spec = importlib.util.spec_from_file_location("build_firmware", BUILD_SCRIPT)
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    firmware = tmp_path_factory.mktemp("firmware-build")
-    script.build(firmware)
-    return [compile_hw(tmp_path_factory.mktemp("hw-mpy")), firmware]
 
 
 @pytest.fixture

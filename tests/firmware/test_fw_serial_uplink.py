@@ -11,7 +11,6 @@ link and the node booting again on the same flash folder.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -27,13 +26,11 @@ from typing import Any
 import pytest
 from harness import GatewayProcess, influx_for, rows, watching_status
 from mprunner import MICROPYTHON, MicroPython
-from nodeproc import compile_hw
 
 from commons.home import StackInfo
 from commons.procs import DeadlineExceededError, ProcessRef, reap, wait_until
 from ingest.influx import InfluxHTTP
 
-BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "build_firmware.py"
 NODE = "esp32-usb001"
 # Room to spare: under the unix port an air node needs about 106 KB in either mode (the
 # serial uplink costs about 1.5 KB of heap more than the MQTT one); the heap itself is
@@ -62,18 +59,6 @@ def test_config_serial_uplink_needs_neither_wifi_nor_broker(mp_source: MicroPyth
     assert ok[0] == "ok" and ok[1]["node_id"] == NODE
     assert wrong == ["uplink", "config.json: uplink: 'usb' is not one of mqtt, serial"]
     assert missing[0] == "wifi.ssid"
-
-
-@pytest.fixture(scope="module")
-def node_path(tools: None, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """MICROPYPATH for a node: the fake hardware (.mpy), then what ``make firmware`` builds."""
-    spec = importlib.util.spec_from_file_location("build_firmware", BUILD_SCRIPT)
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    firmware = tmp_path_factory.mktemp("firmware-build")
-    script.build(firmware)
-    return [compile_hw(tmp_path_factory.mktemp("hw-mpy")), firmware]
 
 
 class UsbNode:

@@ -19,6 +19,7 @@ from harness import CLI_TIMEOUT_S, RunCommons
 
 from commons.home import StackInfo
 from commons.stack import Stack
+from gateway.queue import DurableQueue
 
 # The console script installed next to the interpreter running the tests.
 COMMONS_SCRIPT = Path(sys.executable).parent / "commons"
@@ -70,3 +71,11 @@ def run_commons(commons_home: Path) -> RunCommons:
         )
 
     return run
+
+
+@pytest.fixture
+def queue(tmp_path: Path) -> Iterator[DurableQueue]:
+    """A gateway queue of the test's own."""
+    q = DurableQueue(tmp_path / "queue.sqlite")
+    yield q
+    q.close()

@@ -16,6 +16,7 @@ import tty
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from commons.procs import wait_until
 from gateway.serial_frames import sds011_frame
@@ -113,3 +114,24 @@ def sds_stream(pm2_5: float, pm10: float) -> Frame:
         itertools.repeat(sds011_frame(pm2_5, pm10)),
     )
     return lambda: next(frames)
+
+
+class _Reader(Protocol):
+    def run(self, stop: threading.Event) -> None: ...
+
+
+R = TypeVar("R", bound=_Reader)
+
+
+@contextmanager
+def running(reader: R) -> Iterator[R]:
+    """``reader.run`` in a thread for the block; stopped, and checked to have stopped, after."""
+    stop = threading.Event()
+    thread = threading.Thread(target=reader.run, args=(stop,), name="serial-under-test")
+    thread.start()
+    try:
+        yield reader
+    finally:
+        stop.set()
+        thread.join(10)
+        assert not thread.is_alive()

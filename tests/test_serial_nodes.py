@@ -10,13 +10,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from fake_serial import FakeSensor, wait_for
+from fake_serial import FakeSensor, running, wait_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -75,26 +72,6 @@ class NodeEnd:
 
     def unplug(self) -> None:
         self.pty.unplug()
-
-
-@contextmanager
-def running(reader: SerialNodeReader) -> Iterator[SerialNodeReader]:
-    stop = threading.Event()
-    thread = threading.Thread(target=reader.run, args=(stop,), name="node-under-test")
-    thread.start()
-    try:
-        yield reader
-    finally:
-        stop.set()
-        thread.join(10)
-        assert not thread.is_alive()
-
-
-@pytest.fixture
-def queue(tmp_path: Path) -> Iterator[DurableQueue]:
-    q = DurableQueue(tmp_path / "queue.sqlite")
-    yield q
-    q.close()
 
 
 def test_lines_parse_and_corruption_is_named() -> None:

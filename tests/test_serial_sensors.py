@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-from fake_serial import plugged, sds_stream, wait_for
+from fake_serial import plugged, running, sds_stream, wait_for
 
 from commons.contract import Reading, parse_message
 from gateway.queue import DurableQueue
@@ -32,26 +28,6 @@ def settings(
 ) -> SerialSensorSettings:
     values: dict[str, Any] = {"interval": 1, "warmup": 0.0, "baudrate": 9600, **kw}
     return SerialSensorSettings(port=link, sensor=sensor, node=NODE, **values)
-
-
-@contextmanager
-def running(reader: SerialSensorReader) -> Iterator[SerialSensorReader]:
-    stop = threading.Event()
-    thread = threading.Thread(target=reader.run, args=(stop,), name="serial-under-test")
-    thread.start()
-    try:
-        yield reader
-    finally:
-        stop.set()
-        thread.join(10)
-        assert not thread.is_alive()
-
-
-@pytest.fixture
-def queue(tmp_path: Path) -> Iterator[DurableQueue]:
-    q = DurableQueue(tmp_path / "queue.sqlite")
-    yield q
-    q.close()
 
 
 def readings(queue: DurableQueue) -> list[Reading]:
